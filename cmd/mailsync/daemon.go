@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mailsync/mailsync/config"
+	"github.com/mailsync/mailsync/matcher"
+	"github.com/mailsync/mailsync/matcher/filedir"
+	"github.com/mailsync/mailsync/store"
+	"github.com/mailsync/mailsync/sync/sink"
+	_ "github.com/mailsync/mailsync/sync/sink/jsonl"   // registers "jsonl"
+	_ "github.com/mailsync/mailsync/sync/sink/webhook" // registers "webhook"
+	"github.com/mailsync/mailsync/sync/worker"
+)
+
+// daemon is one running instance of the pipeline: state file, sink,
+// matcher and the supervisor over them.
+type daemon struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	store    *store.Store
+	sink     sink.Sink
+	sup      *worker.Supervisor
+	closers  []func() error
+	registry *prometheus.Registry
+}
+
+// daemonOptions let the demo watch outcomes.
+type daemonOptions struct {
+	observer func(worker.Event)
+}
+
+// openDaemon opens everything the pipeline needs and checks every secret
+// source up front, so a missing password is refused at start with the
+// key that names it rather than discovered later in a retry loop.
+func openDaemon(cfg *config.Config, log *slog.Logger, opts daemonOptions) (_ *daemon, err error) {
+	d := &daemon{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
+	for i := range cfg.Accounts {
+		if _, err := cfg.Accounts[i].Password(); err != nil {
+			return nil, err
+		}
+	}
+	d.store, err = store.Open(cfg.State, store.Options{})
+	if err != nil {
+		return nil, err
+	}
+	d.closers = append(d.closers, d.store.Close)
+	d.sink, err = sink.New(cfg.Sink.Type, cfg.SinkSettings())
+	if err != nil {
+		return nil, fmt.Errorf("sink.%s: %w", cfg.Sink.Type, err)
+	}
+	d.closers = append(d.closers, d.sink.Close)
+	m, err := buildMatcher(cfg, d.store, d)
+	if err != nil {
+		return nil, err
+	}
+	d.sup, err = worker.New(cfg, worker.Deps{Store: d.store, Sink: d.sink, Matcher: m, Logger: log, Registerer: d.registry, Observer: opts.observer})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// close releases everything in reverse order of opening.
+func (d *daemon) close() error {
+	var errs []error
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		errs = append(errs, d.closers[i]())
+	}
+	d.closers = nil
+	return errors.Join(errs...)
+}
+
+// runUntil starts the supervisor and blocks until ctx ends, then stops it
+// gracefully; hard cuts the grace period short.
+func (d *daemon) runUntil(ctx context.Context, hard <-chan struct{}, ready func()) {
+	d.sup.Start(ctx)
+	if ready != nil {
+		ready()
+	}
+	<-ctx.Done()
+	d.log.Info("stopping", "grace", d.cfg.Sync.ShutdownGrace)
+	start := time.Now()
+	d.sup.Stop(d.cfg.Sync.ShutdownGrace, hard)
+	d.log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
+}
+
+func newLogger(cfg config.Log, w *os.File) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// buildMatcher assembles the matcher: the directory file behind a cache,
+// and the state file as the thread index.
+func buildMatcher(cfg *config.Config, st *store.Store, d *daemon) (*matcher.Matcher, error) {
+	var dir matcher.Directory = emptyDirectory{}
+	if cfg.Matcher.DirectoryFile != "" {
+		fd, err := filedir.Open(cfg.Matcher.DirectoryFile, filedir.Options{Logger: d.log})
+		if err != nil {
+			return nil, fmt.Errorf("matcher.directory_file: %w", err)
+		}
+		dir = fd
+	}
+	cache := matcher.NewCache(dir, matcher.CacheOptions{TTL: cfg.Matcher.CacheTTL, NegativeTTL: cfg.Matcher.NegativeTTL})
+	m, err := matcher.New(cfg.Matcher.Config, cache, threadIndex{st})
+	if err != nil {
+		return nil, fmt.Errorf("matcher: %w", err)
+	}
+	return m, nil
+}
+
+// threadIndex adapts the state file's Message-ID index to the matcher.
+type threadIndex struct{ st *store.Store }
+
+func (t threadIndex) ThreadRecords(_ context.Context, ids []string) ([]matcher.Record, error) {
+	recs, err := t.st.ThreadRecords(ids)
+	if err != nil || len(recs) == 0 {
+		return nil, err
+	}
+	out := make([]matcher.Record, len(recs))
+	for i, r := range recs {
+		out[i] = matcher.Record{Kind: matcher.Kind(r.Kind), ID: r.ID, Name: r.Name}
+	}
+	return out, nil
+}
+
+// emptyDirectory knows no records: without a directory the matcher still
+// excludes, threads and applies tags and the capture mode.
+type emptyDirectory struct{}
+
+func (emptyDirectory) LookupEmails(context.Context, []string) (map[string][]matcher.Record, error) {
+	return nil, nil
+}
+func (emptyDirectory) LookupDomains(context.Context, []string) (map[string][]matcher.Record, error) {
+	return nil, nil
+}

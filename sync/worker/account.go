@@ -1,0 +1,335 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	stdsync "sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/mailsync/mailsync/config"
+	"github.com/mailsync/mailsync/matcher"
+	"github.com/mailsync/mailsync/sync/imapconn"
+)
+
+// accountWorker owns the folder workers of one mailbox account and the
+// account-wide state they share: the connection count and the auth gate.
+type accountWorker struct {
+	sup *Supervisor
+	cfg config.Account
+	log *slog.Logger
+	// policy is compiled once by the matcher and cached by pointer, so it
+	// must live as long as the account and never change.
+	policy *matcher.AccountPolicy
+
+	cancel context.CancelFunc
+	wg     stdsync.WaitGroup
+
+	mu          stdsync.Mutex
+	folders     []*folderWorker
+	conns       int
+	authErr     error
+	authRetryAt time.Time
+	lastErr     string
+}
+
+func newAccountWorker(sup *Supervisor, cfg config.Account) *accountWorker {
+	policy := cfg.Matcher
+	return &accountWorker{sup: sup, cfg: cfg, log: sup.log.With("account", cfg.ID), policy: &policy}
+}
+
+// start resolves the folders and starts one goroutine per IDLE folder plus
+// one poller for the folders beyond the connection budget.
+func (a *accountWorker) start(ctx context.Context) {
+	ctx, a.cancel = context.WithCancel(ctx)
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.run(ctx)
+	}()
+}
+
+func (a *accountWorker) stop() {
+	if a.cancel != nil {
+		a.cancel()
+	}
+	a.wg.Wait()
+}
+
+func (a *accountWorker) run(ctx context.Context) {
+	folders, ok := a.resolveFolders(ctx)
+	if !ok {
+		return
+	}
+	a.mu.Lock()
+	a.folders = folders
+	a.mu.Unlock()
+	idleSlots := a.cfg.MaxConnections
+	if len(folders) > idleSlots {
+		idleSlots-- // one connection polls the rest
+	}
+	var polled []*folderWorker
+	for i, f := range folders {
+		if i < idleSlots {
+			a.wg.Add(1)
+			go func() { defer a.wg.Done(); f.runIdle(ctx) }()
+		} else {
+			polled = append(polled, f)
+		}
+	}
+	if len(polled) > 0 {
+		a.wg.Add(1)
+		go func() { defer a.wg.Done(); a.runPoller(ctx, polled) }()
+	}
+}
+
+// resolveFolders maps the configured folder list (roles and literal names)
+// to mailbox names, retrying with backoff until it succeeds or ctx ends.
+func (a *accountWorker) resolveFolders(ctx context.Context) ([]*folderWorker, bool) {
+	bo := backoff{min: a.sup.cfg.Sync.RetryMin, max: a.sup.cfg.Sync.RetryMax}
+	for {
+		if !a.waitAuthGate(ctx) {
+			return nil, false
+		}
+		names, err := a.listFolders(ctx)
+		if err == nil {
+			var out []*folderWorker
+			for _, entry := range a.cfg.Folders {
+				name, role, err := resolveFolder(entry, names)
+				if err != nil {
+					a.setErr(err)
+					a.log.Error("folder not found; it is skipped until the config changes", "entry", entry, "error", err)
+					continue
+				}
+				out = append(out, newFolderWorker(a.sup, a, name, role))
+			}
+			return out, true
+		}
+		if ctx.Err() != nil {
+			return nil, false
+		}
+		a.setErr(err)
+		if imapconn.IsAuthFailure(err) {
+			a.authFailed(err)
+			continue
+		}
+		d := bo.next()
+		a.log.Warn("cannot list folders; retrying", "error", err, "retry_in", d.Round(time.Millisecond))
+		if !sleep(ctx, d) {
+			return nil, false
+		}
+	}
+}
+
+// mailboxInfo is a mailbox name with its SPECIAL-USE attributes.
+type mailboxInfo struct {
+	name  string
+	attrs []imap.MailboxAttr
+}
+
+func (a *accountWorker) listFolders(ctx context.Context) ([]mailboxInfo, error) {
+	conn, err := a.dial(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	var list []*imap.ListData
+	err = conn.Do(ctx, "list", func(c *imapclient.Client) error {
+		var opts *imap.ListOptions
+		if conn.Caps().Has(imap.CapSpecialUse) {
+			opts = &imap.ListOptions{ReturnSpecialUse: true}
+		}
+		var err error
+		list, err = c.List("", "*", opts).Collect()
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list: %w", err)
+	}
+	out := make([]mailboxInfo, 0, len(list))
+	for _, l := range list {
+		out = append(out, mailboxInfo{name: l.Mailbox, attrs: l.Attrs})
+	}
+	return out, nil
+}
+
+var roleAttrs = map[string]imap.MailboxAttr{
+	"sent": imap.MailboxAttrSent, "archive": imap.MailboxAttrArchive, "all": imap.MailboxAttrAll,
+}
+
+// resolveFolder turns a folders entry into a mailbox name. Roles use the
+// server's SPECIAL-USE attributes (RFC 6154); a server without them is
+// asked for the common English name. A literal that is missing gets an
+// error naming what the server does have for that role.
+func resolveFolder(entry string, boxes []mailboxInfo) (name, role string, err error) {
+	if entry == "inbox" {
+		return "INBOX", "inbox", nil
+	}
+	if attr, ok := roleAttrs[entry]; ok {
+		for _, b := range boxes {
+			for _, at := range b.attrs {
+				if strings.EqualFold(string(at), string(attr)) {
+					return b.name, entry, nil
+				}
+			}
+		}
+		for _, b := range boxes {
+			if strings.EqualFold(b.name, entry) {
+				return b.name, entry, nil
+			}
+		}
+		return "", "", fmt.Errorf("no folder has the %s role (SPECIAL-USE %s)", entry, attr)
+	}
+	for _, b := range boxes {
+		if b.name == entry || (strings.EqualFold(entry, "INBOX") && strings.EqualFold(b.name, "INBOX")) {
+			return b.name, roleOf(b.attrs), nil
+		}
+	}
+	hint := ""
+	for _, b := range boxes {
+		if r := roleOf(b.attrs); r != "" {
+			hint += fmt.Sprintf("; the server's %s folder is %q", r, b.name)
+		}
+	}
+	return "", "", fmt.Errorf("folder %q not found%s", entry, hint)
+}
+
+func roleOf(attrs []imap.MailboxAttr) string {
+	for role, attr := range roleAttrs {
+		for _, at := range attrs {
+			if strings.EqualFold(string(at), string(attr)) {
+				return role
+			}
+		}
+	}
+	return ""
+}
+
+// runPoller syncs folders that have no IDLE connection of their own, one
+// after another on one shared connection.
+func (a *accountWorker) runPoller(ctx context.Context, folders []*folderWorker) {
+	bo := backoff{min: a.sup.cfg.Sync.RetryMin, max: a.sup.cfg.Sync.RetryMax}
+	for ctx.Err() == nil {
+		if !a.waitAuthGate(ctx) {
+			return
+		}
+		conn, err := a.dial(ctx, nil)
+		if err == nil {
+			a.connOpened()
+			for err == nil && ctx.Err() == nil {
+				for _, f := range folders {
+					if err = f.syncOnce(ctx, conn); err != nil {
+						f.fail(err)
+						break
+					}
+					f.setState(StatePolling, nil)
+				}
+				if err == nil {
+					bo.reset()
+					if !sleep(ctx, a.sup.cfg.Sync.PollInterval) {
+						break
+					}
+				}
+			}
+			conn.Close()
+			a.connClosed()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if imapconn.IsAuthFailure(err) {
+			a.authFailed(err)
+			continue
+		}
+		a.setErr(err)
+		if !sleep(ctx, bo.next()) {
+			return
+		}
+	}
+}
+
+// dial opens an authenticated connection for this account.
+func (a *accountWorker) dial(ctx context.Context, h *imapclient.UnilateralDataHandler) (*imapconn.Conn, error) {
+	return a.sup.dial(ctx, &a.cfg, h)
+}
+
+// waitAuthGate blocks while the account is in the auth-failed state, so a
+// wrong password is retried slowly instead of locking the mailbox.
+func (a *accountWorker) waitAuthGate(ctx context.Context) bool {
+	a.mu.Lock()
+	until := a.authRetryAt
+	a.mu.Unlock()
+	return sleep(ctx, time.Until(until))
+}
+
+func (a *accountWorker) authFailed(err error) {
+	a.mu.Lock()
+	first := a.authErr == nil
+	a.authErr = err
+	a.lastErr = err.Error()
+	if time.Now().After(a.authRetryAt) {
+		a.authRetryAt = time.Now().Add(a.sup.cfg.Sync.AuthRetry)
+	}
+	folders := a.folders
+	a.mu.Unlock()
+	for _, f := range folders {
+		f.setState(StateAuthFailed, err)
+	}
+	if first {
+		a.log.Error("authentication failed; the account is stopped and retried slowly",
+			"error", err, "retry_every", a.sup.cfg.Sync.AuthRetry)
+	}
+	a.sup.metrics.authFailure(a.cfg.ID)
+}
+
+func (a *accountWorker) authOK() {
+	a.mu.Lock()
+	was := a.authErr
+	a.authErr = nil
+	a.mu.Unlock()
+	if was != nil {
+		a.log.Info("authentication works again")
+	}
+}
+
+func (a *accountWorker) setErr(err error) {
+	if err == nil {
+		return
+	}
+	a.mu.Lock()
+	a.lastErr = err.Error()
+	a.mu.Unlock()
+}
+
+func (a *accountWorker) connOpened() {
+	a.mu.Lock()
+	a.conns++
+	a.mu.Unlock()
+	a.sup.metrics.conns(a.cfg.ID, 1)
+}
+func (a *accountWorker) connClosed() {
+	a.mu.Lock()
+	a.conns--
+	a.mu.Unlock()
+	a.sup.metrics.conns(a.cfg.ID, -1)
+}
+
+func (a *accountWorker) snapshot() AccountStatus {
+	a.mu.Lock()
+	s := AccountStatus{Account: a.cfg.ID, Connections: a.conns, LastError: a.lastErr}
+	folders := a.folders
+	authErr := a.authErr
+	a.mu.Unlock()
+	s.State = "running"
+	if authErr != nil {
+		s.State = StateAuthFailed
+	}
+	for _, f := range folders {
+		s.Folders = append(s.Folders, f.snapshot())
+	}
+	return s
+}

@@ -1,0 +1,72 @@
+package worker
+
+import (
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/mailsync/mailsync/sync/sink"
+)
+
+// action is what the pipeline does with one fetched message.
+type action int
+
+const (
+	actDeliver    action = iota // hand to the sink
+	actExclude                  // must not be logged (internal, bulk, private, ...)
+	actSkip                     // not captured under the account's capture mode
+	actDuplicate                // already delivered from another copy: add provenance only
+	actDeadLetter               // could not be processed: park with the reason
+)
+
+func (a action) String() string {
+	return [...]string{"deliver", "exclude", "skip", "duplicate", "deadletter"}[a]
+}
+
+// item is one message moving through a batch.
+type item struct {
+	uid          uint32
+	flags        []imap.Flag
+	size         int64
+	internalDate time.Time
+	modSeq       uint64
+	header       []byte
+
+	key       string
+	messageID string
+	hash      string
+	action    action
+	reason    string
+	needBody  bool
+	msg       *sink.Message // for actDeliver
+
+	// Filled by delivery.
+	done     bool
+	receipt  sink.Receipt
+	err      error
+	isLogged bool // written to the store
+}
+
+func (it *item) recorded() bool { return it.isLogged }
+func (it *item) markRecorded()  { it.isLogged = true }
+
+// batch is a contiguous UID range of one folder: every UID in [from, to]
+// that exists is in items, in UID order. The cursor may move to `to` only
+// when every item is done.
+type batch struct {
+	from, to uint32
+	items    []*item
+	fetched  time.Time
+}
+
+// ackedThrough returns the highest UID such that every item at or below it
+// is done: the contiguous acknowledged prefix the cursor may advance over.
+func (b *batch) ackedThrough() uint32 {
+	for _, it := range b.items {
+		if !it.done {
+			return it.uid - 1
+		}
+	}
+	return b.to
+}
+

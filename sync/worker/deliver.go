@@ -1,0 +1,249 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/mailsync/mailsync/store"
+	"github.com/mailsync/mailsync/sync/sink"
+)
+
+// deliverBatch hands the batch's messages to the sink and records the
+// outcome. It returns only when every item is done (delivered, parked or
+// not to be delivered) or ctx ends: while the sink fails transiently it
+// waits and retries, and the cursor stays below the first unacknowledged
+// UID. Every round commits what was acknowledged in one transaction, so a
+// crash re-delivers at most the round in flight, which the sink dedupes by
+// key.
+func (f *folderWorker) deliverBatch(ctx context.Context, b *batch, validity uint32) error {
+	for _, it := range b.items {
+		if it.action != actDeliver {
+			it.done = true
+		} else {
+			it.msg.Provenance = []sink.Provenance{f.provenance(it.uid, validity)}
+		}
+	}
+	bo := backoff{min: f.sup.cfg.Sync.RetryMin, max: f.sup.cfg.Sync.RetryMax}
+	failing := false
+	for attempt := 1; ; attempt++ {
+		var pending []*item
+		for _, it := range b.items {
+			if !it.done {
+				pending = append(pending, it)
+			}
+		}
+		var wait time.Duration
+		var lastErr error
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if len(pending) > 0 {
+			msgs := make([]*sink.Message, len(pending))
+			for i, it := range pending {
+				msgs[i] = it.msg
+			}
+			start := time.Now()
+			// Once handed to the sink, a batch runs to its commit unless the
+			// stop grace runs out (hardCtx), so a graceful stop does not
+			// throw away work the CRM already has.
+			results := sink.DeliverAll(f.sup.hardCtx, f.sup.sink, msgs)
+			f.sup.metrics.observeSink(f.acct.cfg.ID, time.Since(start), len(msgs))
+			if err := f.sup.hardCtx.Err(); err != nil {
+				return err
+			}
+			for i, r := range results {
+				it := pending[i]
+				switch {
+				case r.Err == nil:
+					it.done, it.receipt = true, r.Receipt
+				case sink.IsPermanent(r.Err):
+					it.done, it.action, it.err = true, actDeadLetter, r.Err
+					it.reason = "sink refused: " + r.Err.Error()
+				default:
+					it.err, lastErr = r.Err, r.Err
+					if d, ok := sink.RetryAfter(r.Err); ok && d > wait {
+						wait = d
+					}
+				}
+			}
+		}
+		if err := f.commit(b, validity, attempt); err != nil {
+			return err
+		}
+		if lastErr == nil {
+			if failing {
+				f.log.Info("sink recovered", "attempts", attempt)
+			}
+			return nil
+		}
+		if d := bo.next(); d > wait {
+			wait = d
+		}
+		if !failing || attempt%10 == 0 {
+			f.log.Warn("sink unavailable; holding the cursor and retrying",
+				"error", lastErr, "consecutive_errors", attempt, "retry_in", wait.Round(time.Millisecond),
+				"waiting_uid", b.ackedThrough()+1)
+		}
+		failing = true
+		f.setState(StateSinkRetry, lastErr)
+		if !sleep(ctx, wait) {
+			return ctx.Err()
+		}
+	}
+}
+
+// commit records, in one transaction, every item that is done and not yet
+// recorded, the outbox entries of the ones still pending, and the cursor
+// over the contiguous acknowledged prefix.
+func (f *folderWorker) commit(b *batch, validity uint32, attempt int) error {
+	acct, folder := f.acct.cfg.ID, f.name
+	now := time.Now()
+	var delta store.Counters
+	err := f.sup.store.Update(func(tx *store.Tx) error {
+		for _, it := range b.items {
+			prov := sink.Provenance{Account: acct, Folder: folder, UIDValidity: validity, UID: it.uid}
+			if !it.done {
+				if err := tx.PutOutbox(acct, folder, it.uid, store.OutboxEntry{
+					Key: it.key, Attempts: attempt, LastError: errString(it.err),
+					NextAttempt: now, FirstSeen: b.fetched,
+				}); err != nil {
+					return err
+				}
+				continue
+			}
+			if it.recorded() {
+				continue
+			}
+			if attempt > 1 {
+				if err := tx.DeleteOutbox(acct, folder, it.uid); err != nil {
+					return err
+				}
+			}
+			if it.key != "" {
+				if err := tx.PutUID(acct, folder, it.uid, it.key); err != nil {
+					return err
+				}
+			}
+			if err := f.record(tx, it, prov, now, &delta); err != nil {
+				return err
+			}
+		}
+		st, err := tx.Folder(acct, folder)
+		if err != nil {
+			return err
+		}
+		if st.UIDValidity != validity {
+			return fmt.Errorf("uidvalidity changed under the batch (%d, now %d)", validity, st.UIDValidity)
+		}
+		if through := b.ackedThrough(); through > st.LastUID {
+			st.LastUID = through
+		}
+		st.UpdatedAt = now
+		if err := tx.PutFolder(acct, folder, st); err != nil {
+			return err
+		}
+		return tx.AddCounters(acct, folder, delta)
+	})
+	if err != nil {
+		return fmt.Errorf("commit uids %d:%d: %w", b.from, b.to, err)
+	}
+	dups := 0
+	for _, it := range b.items {
+		if it.done && !it.recorded() {
+			it.markRecorded()
+			if it.action == actDuplicate {
+				dups++
+			}
+			f.observe(b, it, now)
+		}
+	}
+	f.sup.metrics.addOutcomes(acct, delta, dups)
+	f.noteCursor(b.ackedThrough())
+	return nil
+}
+
+// record writes one finished item to the ledger.
+func (f *folderWorker) record(tx *store.Tx, it *item, prov sink.Provenance, now time.Time, delta *store.Counters) error {
+	switch it.action {
+	case actDeliver:
+		e, _, err := tx.Ledger(it.key)
+		if err != nil {
+			return err
+		}
+		if e.FirstSeen.IsZero() {
+			e.FirstSeen = now
+		}
+		e.Status, e.Receipt, e.Reason = store.StatusDelivered, it.receipt, ""
+		e.MessageID, e.ContentHash, e.UpdatedAt = it.messageID, it.hash, now
+		if it.msg.Match != nil {
+			e.Records = it.msg.Match.Records
+		}
+		e.Provenance = appendProvenance(e.Provenance, prov)
+		if err := tx.PutLedger(it.key, e); err != nil {
+			return err
+		}
+		if it.messageID != "" && len(e.Records) > 0 {
+			if err := tx.PutThread(it.messageID, e.Records); err != nil {
+				return err
+			}
+		}
+		delta.Delivered++
+	case actDuplicate:
+		if _, err := tx.AddProvenance(it.key, prov); err != nil {
+			return err
+		}
+	case actExclude, actSkip:
+		e, ok, err := tx.Ledger(it.key)
+		if err != nil {
+			return err
+		}
+		// Never downgrade a message another copy delivered.
+		if !ok || e.Status == store.StatusExcluded || e.Status == store.StatusSkipped {
+			status := store.StatusExcluded
+			if it.action == actSkip {
+				status = store.StatusSkipped
+			}
+			if e.FirstSeen.IsZero() {
+				e.FirstSeen = now
+			}
+			e.Status, e.Reason, e.MessageID, e.ContentHash, e.UpdatedAt = status, it.reason, it.messageID, it.hash, now
+			e.Provenance = appendProvenance(e.Provenance, prov)
+			if err := tx.PutLedger(it.key, e); err != nil {
+				return err
+			}
+		}
+		if it.action == actSkip {
+			delta.Skipped++
+		} else {
+			delta.Excluded++
+		}
+	case actDeadLetter:
+		dl := store.DeadLetter{Key: it.key, Provenance: prov, Reason: it.reason, At: now, MessageID: it.messageID}
+		if it.msg != nil {
+			dl.Subject = it.msg.Subject
+		}
+		if err := tx.PutDeadLetter(prov.Account, prov.Folder, it.uid, dl); err != nil {
+			return err
+		}
+		delta.DeadLettered++
+		f.log.Warn("message parked in the dead-letter list", "uid", it.uid, "message_id", it.messageID, "reason", it.reason)
+	}
+	return nil
+}
+
+func appendProvenance(ps []sink.Provenance, p sink.Provenance) []sink.Provenance {
+	for _, q := range ps {
+		if q == p {
+			return ps
+		}
+	}
+	return append(ps, p)
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

@@ -1,0 +1,160 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/mailsync/mailsync/store"
+	"github.com/mailsync/mailsync/sync/imapconn"
+)
+
+var headerSection = &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, Peek: true}
+
+// fetchHeaders fetches UID, FLAGS, RFC822.SIZE, INTERNALDATE and the header
+// block of every message in [from, to]. The range is always closed: an open
+// `n:*` past the end returns the last message (RFC 9051 §6.4.9), which
+// go-imap routes to the unilateral handler.
+func (f *folderWorker) fetchHeaders(ctx context.Context, conn *imapconn.Conn, from, to uint32) (*batch, error) {
+	var set imap.UIDSet
+	set.AddRange(imap.UID(from), imap.UID(to))
+	opts := &imap.FetchOptions{
+		UID: true, Flags: true, RFC822Size: true, InternalDate: true,
+		ModSeq:      conn.Caps().Has(imap.CapCondStore),
+		BodySection: []*imap.FetchItemBodySection{headerSection},
+	}
+	var bufs []*imapclient.FetchMessageBuffer
+	err := conn.Do(ctx, "fetch headers", func(c *imapclient.Client) error {
+		var err error
+		bufs, err = c.Fetch(set, opts).Collect()
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fetch headers %d:%d: %w", from, to, err)
+	}
+	b := &batch{from: from, to: to, fetched: time.Now(), items: make([]*item, 0, len(bufs))}
+	for _, buf := range bufs {
+		uid := uint32(buf.UID)
+		if uid < from || uid > to {
+			// UID 0 (no UID item) or outside the range we asked for: a
+			// broken server. Refuse rather than guess what it means.
+			f.log.Warn("server returned a message outside the requested range; ignored", "uid", uid, "range", fmt.Sprintf("%d:%d", from, to))
+			continue
+		}
+		b.items = append(b.items, &item{
+			uid: uid, flags: buf.Flags, size: buf.RFC822Size, internalDate: buf.InternalDate,
+			modSeq: buf.ModSeq, header: buf.FindBodySection(headerSection),
+		})
+	}
+	slices.SortFunc(b.items, func(x, y *item) int { return int(x.uid) - int(y.uid) })
+	b.items = slices.CompactFunc(b.items, func(x, y *item) bool { return x.uid == y.uid })
+	return b, nil
+}
+
+// fetchBodies fetches the full message for every item that needs it, in
+// chunks bounded in bytes so a batch of large mail cannot exhaust memory.
+// Messages over the size cap are fetched partially and marked truncated.
+func (f *folderWorker) fetchBodies(ctx context.Context, conn *imapconn.Conn, items []*item) error {
+	limit := f.sup.cfg.Sync.MaxBodyBytes
+	const chunkBytes = 64 << 20
+	var chunk []*item
+	var chunkSize int64
+	flush := func() error {
+		if len(chunk) == 0 {
+			return nil
+		}
+		err := f.fetchBodyChunk(ctx, conn, chunk, limit)
+		chunk, chunkSize = chunk[:0], 0
+		return err
+	}
+	for _, it := range items {
+		if !it.needBody {
+			continue
+		}
+		if it.size > limit {
+			if err := f.fetchBodyChunk(ctx, conn, []*item{it}, limit); err != nil {
+				return err
+			}
+			continue
+		}
+		if chunkSize+it.size > chunkBytes {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		chunk = append(chunk, it)
+		chunkSize += it.size
+	}
+	return flush()
+}
+
+func (f *folderWorker) fetchBodyChunk(ctx context.Context, conn *imapconn.Conn, items []*item, limit int64) error {
+	var set imap.UIDSet
+	byUID := make(map[uint32]*item, len(items))
+	for _, it := range items {
+		set.AddNum(imap.UID(it.uid))
+		byUID[it.uid] = it
+	}
+	section := &imap.FetchItemBodySection{Peek: true}
+	truncated := len(items) == 1 && items[0].size > limit
+	if truncated {
+		section.Partial = &imap.SectionPartial{Offset: 0, Size: limit}
+	}
+	opts := &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{section}}
+	var bufs []*imapclient.FetchMessageBuffer
+	err := conn.DoTimeout(ctx, "fetch bodies", f.sup.bodyTimeout(items), func(c *imapclient.Client) error {
+		var err error
+		bufs, err = c.Fetch(set, opts).Collect()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("fetch bodies %s: %w", set, err)
+	}
+	for _, buf := range bufs {
+		it := byUID[uint32(buf.UID)]
+		if it == nil {
+			continue
+		}
+		body := buf.FindBodySection(section)
+		if body == nil && len(buf.BodySection) > 0 {
+			body = buf.BodySection[0].Bytes
+		}
+		it.msg.Body = body
+		it.msg.Truncated = truncated
+	}
+	for _, it := range items {
+		if it.msg.Body == nil {
+			// Expunged between the header and the body fetch: deliver what
+			// we have rather than lose the message.
+			it.msg.Body = it.header
+			it.msg.ParseErrors = append(it.msg.ParseErrors, "body unavailable: message was expunged before its body was fetched")
+		}
+	}
+	return nil
+}
+
+// alreadyLogged reports which keys the ledger has as delivered (or
+// retracted by the user): those copies only add provenance.
+func (f *folderWorker) alreadyLogged(items []*item) (map[string]bool, error) {
+	seen := make(map[string]bool)
+	err := f.sup.store.View(func(tx *store.Tx) error {
+		for _, it := range items {
+			if it.key == "" {
+				continue
+			}
+			e, ok, err := tx.Ledger(it.key)
+			if err != nil {
+				return err
+			}
+			if ok && (e.Status == store.StatusDelivered || e.Status == store.StatusRetracted) {
+				seen[it.key] = true
+			}
+		}
+		return nil
+	})
+	return seen, err
+}

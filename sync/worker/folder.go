@@ -1,0 +1,368 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	stdsync "sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/mailsync/mailsync/config"
+	"github.com/mailsync/mailsync/store"
+	"github.com/mailsync/mailsync/sync/imapconn"
+	"github.com/mailsync/mailsync/sync/sink"
+)
+
+// folderWorker keeps one mailbox folder in sync. It owns its connection
+// while it holds IDLE; a poller shares one connection between the folders
+// beyond the account's connection budget.
+type folderWorker struct {
+	sup  *Supervisor
+	acct *accountWorker
+	name string // mailbox name on the server
+	role string // inbox, sent, archive, all, or "" for a literal name
+	log  *slog.Logger
+
+	// wake is signalled by the connection's unilateral handler (new mail,
+	// expunges, flag changes). It runs on go-imap's reader goroutine, so it
+	// may only signal: a command issued from there would deadlock.
+	wake chan struct{}
+
+	mu     stdsync.Mutex
+	status FolderStatus
+}
+
+func newFolderWorker(sup *Supervisor, acct *accountWorker, name, role string) *folderWorker {
+	f := &folderWorker{
+		sup: sup, acct: acct, name: name, role: role,
+		log:  acct.log.With("folder", name),
+		wake: make(chan struct{}, 1),
+	}
+	f.status = FolderStatus{Account: acct.cfg.ID, Folder: name, Role: role, State: StateStarting}
+	return f
+}
+
+func (f *folderWorker) signal() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// unilateralHandler wakes the IDLE loop; see the field comment on wake.
+func (f *folderWorker) unilateralHandler() *imapclient.UnilateralDataHandler {
+	return &imapclient.UnilateralDataHandler{
+		Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+			if d.NumMessages != nil {
+				f.signal()
+			}
+		},
+		Expunge: func(uint32) { f.signal() },
+		Fetch: func(msg *imapclient.FetchMessageData) {
+			// Unsolicited FETCH (flag changes, or the stray reply to a
+			// past-the-end range): drain it, or every later command stalls.
+			for msg.Next() != nil {
+			}
+			f.signal()
+		},
+	}
+}
+
+// runIdle is the life of a folder with its own connection: dial, catch
+// up, IDLE, repeat; reconnect with backoff on any error.
+func (f *folderWorker) runIdle(ctx context.Context) {
+	bo := backoff{min: f.sup.cfg.Sync.RetryMin, max: f.sup.cfg.Sync.RetryMax}
+	for ctx.Err() == nil {
+		if !f.acct.waitAuthGate(ctx) {
+			return
+		}
+		f.setState(StateConnecting, nil)
+		conn, err := f.acct.dial(ctx, f.unilateralHandler())
+		if err == nil {
+			f.acct.connOpened()
+			err = f.session(ctx, conn, &bo)
+			conn.Close()
+			f.acct.connClosed()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		f.fail(err)
+		if imapconn.IsAuthFailure(err) {
+			f.acct.authFailed(err)
+			continue
+		}
+		d := bo.next()
+		f.setState(StateBackoff, err)
+		f.sup.metrics.reconnect(f.acct.cfg.ID)
+		if !sleep(ctx, d) {
+			return
+		}
+	}
+}
+
+// session runs on one live connection until it fails or ctx ends.
+func (f *folderWorker) session(ctx context.Context, conn *imapconn.Conn, bo *backoff) error {
+	idle := conn.Caps().Has(imap.CapIdle)
+	for {
+		if err := f.syncOnce(ctx, conn); err != nil {
+			return err
+		}
+		if bo.attempt > 0 {
+			f.log.Info("recovered", "after_attempts", bo.attempt)
+		}
+		bo.reset()
+		f.acct.authOK()
+		if idle {
+			f.setState(StateIdle, nil)
+			if err := f.idle(ctx, conn); err != nil {
+				return err
+			}
+		} else {
+			f.setState(StatePolling, nil)
+			if !f.waitPoll(ctx) {
+				return ctx.Err()
+			}
+		}
+	}
+}
+
+// idle holds IDLE until the server reports a change, the restart interval
+// passes or ctx ends. The read deadline covers the whole window, so a peer
+// that died silently is noticed at the latest when the window closes.
+func (f *folderWorker) idle(ctx context.Context, conn *imapconn.Conn) error {
+	window := f.sup.cfg.Sync.IdleRestart
+	return conn.DoTimeout(ctx, "idle", window+f.sup.cfg.Sync.CommandTimeout, func(c *imapclient.Client) error {
+		cmd, err := c.Idle()
+		if err != nil {
+			return fmt.Errorf("idle: %w", err)
+		}
+		t := time.NewTimer(window)
+		defer t.Stop()
+		select {
+		case <-f.wake:
+		case <-t.C:
+		case <-ctx.Done():
+		case <-c.Closed():
+		}
+		if err := cmd.Close(); err != nil {
+			return fmt.Errorf("idle done: %w", err)
+		}
+		return cmd.Wait()
+	})
+}
+
+func (f *folderWorker) waitPoll(ctx context.Context) bool {
+	t := time.NewTimer(f.sup.cfg.Sync.PollInterval)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+	case <-f.wake:
+	}
+	return true
+}
+
+// syncOnce selects the folder and brings its cursor up to UIDNEXT-1 as the
+// server reported it at SELECT time.
+func (f *folderWorker) syncOnce(ctx context.Context, conn *imapconn.Conn) error {
+	f.setState(StateSyncing, nil)
+	var sel *imap.SelectData
+	err := conn.Do(ctx, "select", func(c *imapclient.Client) error {
+		var err error
+		sel, err = c.Select(f.name, &imap.SelectOptions{ReadOnly: true, CondStore: conn.Caps().Has(imap.CapCondStore)}).Wait()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("select: %w", err)
+	}
+	if sel.UIDValidity == 0 {
+		return errors.New("select: server sent no UIDVALIDITY (RFC 9051 §2.3.1.1 requires it)")
+	}
+	st, err := f.prepareCursor(ctx, conn, sel)
+	if err != nil {
+		return err
+	}
+	top := uint32(sel.UIDNext) - 1
+	if sel.UIDNext == 0 {
+		return errors.New("select: server sent no UIDNEXT")
+	}
+	if st.LastUID < top {
+		if err := f.catchUp(ctx, conn, st.LastUID, top, sel.UIDValidity); err != nil {
+			return err
+		}
+	}
+	err = f.sup.store.Update(func(tx *store.Tx) error {
+		cur, err := tx.Folder(f.acct.cfg.ID, f.name)
+		if err != nil {
+			return err
+		}
+		cur.UIDNext, cur.LastSyncAt = uint32(sel.UIDNext), time.Now()
+		if sel.HighestModSeq > cur.HighestModSeq {
+			cur.HighestModSeq = sel.HighestModSeq
+		}
+		return tx.PutFolder(f.acct.cfg.ID, f.name, cur)
+	})
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.status.LastSync, f.status.UIDValidity, f.status.UIDNext = time.Now(), sel.UIDValidity, uint32(sel.UIDNext)
+	f.mu.Unlock()
+	return nil
+}
+
+// prepareCursor loads the folder's cursor and handles the first sync and a
+// UIDVALIDITY change (RFC 9051 §2.3.1.1: every UID we hold is void). After
+// a change the folder is re-scanned from the start; the ledger is keyed by
+// the message, not the UID, so nothing already delivered goes out again.
+func (f *folderWorker) prepareCursor(ctx context.Context, conn *imapconn.Conn, sel *imap.SelectData) (store.FolderState, error) {
+	acct := f.acct.cfg.ID
+	var st store.FolderState
+	err := f.sup.store.View(func(tx *store.Tx) error {
+		var err error
+		st, err = tx.Folder(acct, f.name)
+		return err
+	})
+	if err != nil {
+		return st, err
+	}
+	if st.UIDValidity == sel.UIDValidity {
+		return st, nil
+	}
+	if st.UIDValidity != 0 {
+		f.log.Warn("UIDVALIDITY changed; re-scanning the folder, delivered messages are recognised and not sent again",
+			"old_uidvalidity", st.UIDValidity, "new_uidvalidity", sel.UIDValidity)
+		err := f.sup.store.Update(func(tx *store.Tx) error { return tx.ResetFolder(acct, f.name, sel.UIDValidity) })
+		if err != nil {
+			return st, err
+		}
+		return store.FolderState{UIDValidity: sel.UIDValidity}, nil
+	}
+	start, _ := config.ParseStart(f.acct.cfg.Start)
+	st = store.FolderState{UIDValidity: sel.UIDValidity}
+	switch {
+	case start.Now:
+		st.LastUID = uint32(sel.UIDNext) - 1
+	case !start.Since.IsZero():
+		first, err := f.firstUIDSince(ctx, conn, start.Since)
+		if err != nil {
+			return st, err
+		}
+		st.LastUID = first - 1
+		if first == 0 {
+			st.LastUID = uint32(sel.UIDNext) - 1
+		}
+	}
+	f.log.Info("first sync of folder", "start", f.acct.cfg.Start, "from_uid", st.LastUID+1, "uidnext", sel.UIDNext)
+	err = f.sup.store.Update(func(tx *store.Tx) error { return tx.PutFolder(acct, f.name, st) })
+	return st, err
+}
+
+func (f *folderWorker) firstUIDSince(ctx context.Context, conn *imapconn.Conn, since time.Time) (uint32, error) {
+	var data *imap.SearchData
+	err := conn.Do(ctx, "search since", func(c *imapclient.Client) error {
+		var err error
+		data, err = c.UIDSearch(&imap.SearchCriteria{Since: since}, &imap.SearchOptions{ReturnMin: true}).Wait()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("search since %s: %w", since.Format("2006-01-02"), err)
+	}
+	if data.Min != 0 {
+		return data.Min, nil
+	}
+	uids := data.AllUIDs()
+	if len(uids) == 0 {
+		return 0, nil
+	}
+	return uint32(uids[0]), nil
+}
+
+// catchUp processes (from, top] in batches through a two-stage pipeline:
+// while one batch is being delivered and committed, the next one is
+// fetched and matched, so the IMAP round trips and the sink's fsyncs
+// overlap.
+func (f *folderWorker) catchUp(ctx context.Context, conn *imapconn.Conn, from, top, validity uint32) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan *batch, 1)
+	fetchErr := make(chan error, 1)
+	var wg stdsync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(batches)
+		fetchErr <- f.produce(ctx, conn, from, top, batches)
+	}()
+	var deliverErr error
+	for b := range batches {
+		if deliverErr = f.deliverBatch(ctx, b, validity); deliverErr != nil {
+			cancel()
+			break
+		}
+	}
+	cancel()
+	for range batches { // let the producer finish its send
+	}
+	wg.Wait()
+	if deliverErr != nil {
+		return deliverErr
+	}
+	return <-fetchErr
+}
+
+func (f *folderWorker) produce(ctx context.Context, conn *imapconn.Conn, from, top uint32, out chan<- *batch) error {
+	size := uint32(f.sup.cfg.Sync.BatchSize)
+	for lo := from + 1; lo <= top && lo != 0; lo += size {
+		hi := min(lo+size-1, top)
+		if hi < lo { // overflow near 2^32
+			hi = top
+		}
+		b, err := f.fetchHeaders(ctx, conn, lo, hi)
+		if err != nil {
+			return err
+		}
+		if err := f.prepare(ctx, conn, b); err != nil {
+			return err
+		}
+		select {
+		case out <- b:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if hi == top {
+			break
+		}
+	}
+	return nil
+}
+
+// prepare classifies a fetched batch and fetches the bodies it will deliver.
+func (f *folderWorker) prepare(ctx context.Context, conn *imapconn.Conn, b *batch) error {
+	if len(b.items) == 0 {
+		return nil
+	}
+	if err := f.classify(ctx, b.items); err != nil {
+		return err
+	}
+	seen, err := f.alreadyLogged(b.items)
+	if err != nil {
+		return err
+	}
+	for _, it := range b.items {
+		if it.action == actDeliver && seen[it.key] {
+			it.action, it.needBody = actDuplicate, false
+		}
+	}
+	return f.fetchBodies(ctx, conn, b.items)
+}
+
+func (f *folderWorker) provenance(uid, validity uint32) sink.Provenance {
+	return sink.Provenance{Account: f.acct.cfg.ID, Folder: f.name, UIDValidity: validity, UID: uid}
+}

@@ -1,0 +1,62 @@
+package worker
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mailsync/mailsync/store"
+)
+
+// metrics are the worker's Prometheus collectors, all labelled by account.
+type metrics struct {
+	delivered, excluded, skipped, deadLettered, duplicates *prometheus.CounterVec
+	sinkLatency                                            *prometheus.HistogramVec
+	reconnects, authFailures                               *prometheus.CounterVec
+	connections                                            *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	counter := func(name, help string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "mailsync", Name: name, Help: help}, []string{"account"})
+	}
+	m := &metrics{
+		delivered:    counter("messages_delivered_total", "Messages the sink acknowledged."),
+		excluded:     counter("messages_excluded_total", "Messages the matcher excluded (internal, bulk, private, ...)."),
+		skipped:      counter("messages_skipped_total", "Messages not captured under the account's capture mode."),
+		deadLettered: counter("messages_dead_lettered_total", "Messages parked in the dead-letter list."),
+		duplicates:   counter("messages_duplicate_total", "Copies of already delivered messages (provenance added)."),
+		reconnects:   counter("imap_reconnects_total", "IMAP reconnects after an error."),
+		authFailures: counter("imap_auth_failures_total", "IMAP authentication failures."),
+		sinkLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "mailsync", Name: "sink_batch_seconds", Help: "Time to deliver one batch to the sink.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}, []string{"account"}),
+		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "mailsync", Name: "imap_connections", Help: "Open IMAP connections.",
+		}, []string{"account"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.delivered, m.excluded, m.skipped, m.deadLettered, m.duplicates,
+			m.reconnects, m.authFailures, m.sinkLatency, m.connections)
+	}
+	return m
+}
+
+func (m *metrics) observeSink(acct string, d time.Duration, n int) {
+	m.sinkLatency.WithLabelValues(acct).Observe(d.Seconds())
+}
+
+func (m *metrics) addOutcomes(acct string, c store.Counters, duplicates int) {
+	m.delivered.WithLabelValues(acct).Add(float64(c.Delivered))
+	m.excluded.WithLabelValues(acct).Add(float64(c.Excluded))
+	m.skipped.WithLabelValues(acct).Add(float64(c.Skipped))
+	m.deadLettered.WithLabelValues(acct).Add(float64(c.DeadLettered))
+	m.duplicates.WithLabelValues(acct).Add(float64(duplicates))
+}
+
+func (m *metrics) reconnect(acct string)   { m.reconnects.WithLabelValues(acct).Inc() }
+func (m *metrics) authFailure(acct string) { m.authFailures.WithLabelValues(acct).Inc() }
+func (m *metrics) conns(acct string, delta int) {
+	m.connections.WithLabelValues(acct).Add(float64(delta))
+}

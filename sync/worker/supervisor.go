@@ -1,0 +1,177 @@
+// Package worker runs the sync: a Supervisor owns one account worker per
+// configured mailbox; each account worker owns its folder workers, which
+// catch up by UID, hold IDLE, and hand matched mail to the sink with the
+// cursor advanced only over what the sink acknowledged.
+package worker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	stdsync "sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mailsync/mailsync/config"
+	"github.com/mailsync/mailsync/matcher"
+	"github.com/mailsync/mailsync/store"
+	"github.com/mailsync/mailsync/sync/imapconn"
+	"github.com/mailsync/mailsync/sync/sink"
+)
+
+// Deps are what the supervisor needs from outside; the caller owns them and
+// closes them after Stop.
+type Deps struct {
+	Store   *store.Store
+	Sink    sink.Sink
+	Matcher *matcher.Matcher
+	Logger  *slog.Logger
+	// Registerer receives the Prometheus metrics; nil keeps them private.
+	Registerer prometheus.Registerer
+	// Observer, when set, is called once per message after its outcome is
+	// committed. It runs on the folder worker's goroutine: keep it quick.
+	Observer func(Event)
+}
+
+// Supervisor runs one worker per account.
+type Supervisor struct {
+	cfg      *config.Config
+	store    *store.Store
+	sink     sink.Sink
+	matcher  *matcher.Matcher
+	log      *slog.Logger
+	metrics  *metrics
+	observer func(Event)
+
+	// hardCtx bounds deliveries in flight: a graceful stop cancels the
+	// workers' own context first (no new work) and this one only after the
+	// grace period, so a batch that reached the sink can be committed.
+	hardCtx    context.Context
+	hardCancel context.CancelFunc
+
+	mu       stdsync.Mutex
+	accounts map[string]*accountWorker
+}
+
+// New builds a supervisor for cfg. It starts nothing.
+func New(cfg *config.Config, deps Deps) (*Supervisor, error) {
+	if deps.Store == nil || deps.Sink == nil || deps.Matcher == nil {
+		return nil, errors.New("worker: store, sink and matcher are required")
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	hardCtx, hardCancel := context.WithCancel(context.Background())
+	return &Supervisor{
+		cfg: cfg, store: deps.Store, sink: deps.Sink, matcher: deps.Matcher, log: log,
+		metrics:  newMetrics(deps.Registerer),
+		observer: deps.Observer,
+		accounts: map[string]*accountWorker{},
+		hardCtx:  hardCtx, hardCancel: hardCancel,
+	}, nil
+}
+
+// Start starts every account. Workers run until ctx ends or Stop.
+func (s *Supervisor) Start(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range s.cfg.Accounts {
+		w := newAccountWorker(s, a)
+		s.accounts[a.ID] = w
+		w.start(ctx)
+	}
+	s.log.Info("started", "accounts", len(s.cfg.Accounts))
+}
+
+// Stop stops every account in two phases (as mox does): workers stop
+// taking new work at once, deliveries in flight get up to grace to finish
+// and commit, then everything is cancelled. It returns when every goroutine
+// has ended. What was not committed stays behind the cursor and is
+// delivered, once by key, on the next start. Closing hard (a second
+// signal) skips the wait.
+func (s *Supervisor) Stop(grace time.Duration, hard <-chan struct{}) {
+	s.mu.Lock()
+	accounts := make([]*accountWorker, 0, len(s.accounts))
+	for _, a := range s.accounts {
+		accounts = append(accounts, a)
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg stdsync.WaitGroup
+		for _, a := range accounts {
+			wg.Add(1)
+			go func() { defer wg.Done(); a.stop() }()
+		}
+		wg.Wait()
+	}()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		s.log.Warn("deliveries did not finish within the grace period; cancelling them", "grace", grace)
+	case <-hard:
+		s.log.Warn("second signal: cancelling deliveries in flight")
+	}
+	s.hardCancel()
+	<-done
+}
+
+// Status returns a snapshot of every account, sorted by id.
+func (s *Supervisor) Status() []AccountStatus {
+	s.mu.Lock()
+	accounts := make([]*accountWorker, 0, len(s.accounts))
+	for _, a := range s.accounts {
+		accounts = append(accounts, a)
+	}
+	s.mu.Unlock()
+	out := make([]AccountStatus, 0, len(accounts))
+	for _, a := range accounts {
+		out = append(out, a.snapshot())
+	}
+	slices.SortFunc(out, func(x, y AccountStatus) int {
+		if x.Account < y.Account {
+			return -1
+		}
+		if x.Account > y.Account {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// dial opens an authenticated, deadline-guarded connection for acct.
+func (s *Supervisor) dial(ctx context.Context, acct *config.Account, h *imapclient.UnilateralDataHandler) (*imapconn.Conn, error) {
+	opts := imapconn.Options{
+		Host: acct.Host, Port: acct.Port, TLS: acct.TLS, CAFile: acct.CAFile,
+		Username:              acct.Username,
+		Auth:                  imapconn.Password(acct.Password),
+		CommandTimeout:        s.cfg.Sync.CommandTimeout,
+		MaxLiteralBytes:       s.cfg.Sync.MaxBodyBytes + 1<<20,
+		UnilateralDataHandler: h,
+		Logger:                s.log.With("account", acct.ID),
+	}
+	conn, err := imapconn.Dial(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return conn, nil
+}
+
+// bodyTimeout scales the command deadline with the bytes a body fetch
+// moves, so a large batch over a slow link is not cut off as "silent".
+func (s *Supervisor) bodyTimeout(items []*item) time.Duration {
+	var n int64
+	for _, it := range items {
+		n += it.size
+	}
+	// Assume a floor of 1 MB/s.
+	return s.cfg.Sync.CommandTimeout + time.Duration(n/(1<<20))*time.Second
+}
