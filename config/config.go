@@ -107,7 +107,7 @@ func IsFolderRole(s string) bool { return folderRoles[s] }
 
 // Defaults applied before decoding.
 const (
-	DefaultBatchSize      = 256
+	DefaultBatchSize      = 1000
 	DefaultMaxBodyBytes   = 25 << 20
 	DefaultCommandTimeout = 60 * time.Second
 	DefaultIdleRestart    = 25 * time.Minute

@@ -48,7 +48,12 @@ func (m *Main) runDemo(ctx context.Context, every time.Duration, dir string, ver
 			return err
 		}
 	}
-	srv, err := demo.Start(ctx, demo.Options{})
+	level := "error"
+	if verbose {
+		level = "info"
+	}
+	log := newLogger(config.Log{Level: level, Format: "text"}, os.Stderr)
+	srv, err := demo.Start(ctx, demo.Options{Logger: log})
 	if err != nil {
 		return fmt.Errorf("demo server: %w", err)
 	}
@@ -62,11 +67,6 @@ func (m *Main) runDemo(ctx context.Context, every time.Duration, dir string, ver
 	if err != nil {
 		return err
 	}
-	level := "error"
-	if verbose {
-		level = "info"
-	}
-	log := newLogger(config.Log{Level: level, Format: "text"}, os.Stderr)
 	p := &demoPrinter{w: m.Stdout, start: time.Now()}
 	d, err := openDaemon(cfg, log, daemonOptions{observer: p.event})
 	if err != nil {
@@ -97,6 +97,7 @@ func demoConfig(srv *demo.Server, dir, dirFile string) (*config.Config, error) {
 	fmt.Fprintf(&b, "state: %q\nsink: {type: jsonl, jsonl: {path: %q}}\n", filepath.Join(dir, "state.db"), filepath.Join(dir, "messages.jsonl"))
 	fmt.Fprintf(&b, "sync: {retry_min: 200ms, retry_max: 5s, shutdown_grace: 5s}\n")
 	fmt.Fprintf(&b, "matcher:\n  directory_file: %q\n  own_domains: [acme.example]\n", dirFile)
+	b.WriteString("  tags: [{name: deal tag, pattern: '\\[#DEAL-(\\d+)\\]', kind: deal, id: 'D-$1', in: [subject]}]\n")
 	b.WriteString("accounts:\n")
 	for i, user := range srv.Users() {
 		env := fmt.Sprintf("MAILSYNC_DEMO_PASSWORD_%d", i)
@@ -139,11 +140,17 @@ func (p *demoPrinter) event(ev worker.Event) {
 	case ev.Action == "deliver" && ev.Match != nil && len(ev.Match.Records) > 0:
 		var recs []string
 		for _, r := range ev.Match.Records {
-			recs = append(recs, fmt.Sprintf("%s %s", r.Kind, r.Name))
+			name := r.Name
+			if name == "" {
+				name = r.ID
+			}
+			recs = append(recs, r.Kind+" "+name)
 		}
 		what = fmt.Sprintf("%q → %s (rule %s)", ev.Subject, strings.Join(recs, ", "), ev.Match.Rule)
 	case ev.Action == "deliver":
 		what = fmt.Sprintf("%q → no CRM record", ev.Subject)
+	case ev.Action == "duplicate":
+		what = "same message already delivered from another mailbox: provenance added, no second activity"
 	default:
 		what = ev.Reason
 	}

@@ -70,3 +70,27 @@ func (b *batch) ackedThrough() uint32 {
 	return b.to
 }
 
+// maxBatchBytes bounds the message bytes one batch holds in memory. With
+// the pipeline's three batches alive at once (delivering, queued,
+// fetching) a folder worker stays within a few hundred MB whatever the mail.
+const maxBatchBytes = 64 << 20
+
+// splitBytes cuts b into consecutive batches whose messages add up to at
+// most limit bytes each (a single larger message gets a batch of its own).
+// Together they cover b's UID range exactly, so the cursor logic holds.
+func (b *batch) splitBytes(limit int64) []*batch {
+	var parts []*batch
+	cur := &batch{from: b.from, fetched: b.fetched}
+	var n int64
+	for _, it := range b.items {
+		if len(cur.items) > 0 && n+it.size > limit {
+			cur.to = it.uid - 1
+			parts = append(parts, cur)
+			cur, n = &batch{from: it.uid, fetched: b.fetched}, 0
+		}
+		cur.items = append(cur.items, it)
+		n += it.size
+	}
+	cur.to = b.to
+	return append(parts, cur)
+}

@@ -328,13 +328,17 @@ func (f *folderWorker) produce(ctx context.Context, conn *imapconn.Conn, from, t
 		if err != nil {
 			return err
 		}
-		if err := f.prepare(ctx, conn, b); err != nil {
-			return err
-		}
-		select {
-		case out <- b:
-		case <-ctx.Done():
-			return ctx.Err()
+		// Bodies are held until the sink has them: split by bytes so a run
+		// of large mail cannot pin more than a bounded amount of memory.
+		for _, part := range b.splitBytes(maxBatchBytes) {
+			if err := f.prepare(ctx, conn, part); err != nil {
+				return err
+			}
+			select {
+			case out <- part:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 		if hi == top {
 			break
