@@ -25,6 +25,8 @@ type Config struct {
 	Sync     Sync      `mapstructure:"sync"`
 	Sink     Sink      `mapstructure:"sink"`
 	Matcher  Matcher   `mapstructure:"matcher"`
+	// Tokens says how OAuth2 tokens are protected at rest in the state file.
+	Tokens   Tokens    `mapstructure:"tokens"`
 	Accounts []Account `mapstructure:"accounts"`
 }
 
@@ -85,6 +87,9 @@ type Account struct {
 	TLS      string `mapstructure:"tls"` // implicit | starttls | none
 	CAFile   string `mapstructure:"ca_file"`
 	Username string `mapstructure:"username"`
+	// Auth is password (default) or oauth2.
+	Auth   string `mapstructure:"auth"`
+	OAuth2 OAuth2 `mapstructure:"oauth2"`
 	// Exactly one secret source: an environment variable, a file, or a
 	// systemd credential name (read from $CREDENTIALS_DIRECTORY).
 	PasswordEnv        string   `mapstructure:"password_env"`
@@ -185,6 +190,9 @@ func (c *Config) applyDefaults() {
 		a := &c.Accounts[i]
 		if a.TLS == "" {
 			a.TLS = "implicit"
+		}
+		if a.Auth == "" {
+			a.Auth = "password"
 		}
 		if a.Port == 0 {
 			if a.TLS == "implicit" {

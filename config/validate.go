@@ -70,6 +70,7 @@ func (c *Config) Validate() error {
 	if c.Matcher.CacheTTL < 0 || c.Matcher.NegativeTTL < 0 {
 		bad("matcher.cache_ttl", "must not be negative")
 	}
+	errs = append(errs, c.Tokens.validate("tokens")...)
 	if len(c.Accounts) == 0 {
 		bad("accounts", "no accounts configured")
 	}
@@ -116,17 +117,24 @@ func (a *Account) validate(path string) []error {
 	if a.Username == "" {
 		bad("username", "is empty")
 	}
-	n := 0
-	for _, s := range []string{a.PasswordEnv, a.PasswordFile, a.PasswordCredential} {
-		if s != "" {
-			n++
+	switch a.Auth {
+	case "password":
+		n := 0
+		for _, s := range []string{a.PasswordEnv, a.PasswordFile, a.PasswordCredential} {
+			if s != "" {
+				n++
+			}
 		}
-	}
-	switch {
-	case n == 0:
-		bad("password_env", "no password source: set one of password_env, password_file, password_credential")
-	case n > 1:
-		bad("password_env", "set only one of password_env, password_file, password_credential")
+		switch {
+		case n == 0:
+			bad("password_env", "no password source: set one of password_env, password_file, password_credential")
+		case n > 1:
+			bad("password_env", "set only one of password_env, password_file, password_credential")
+		}
+	case "oauth2":
+		errs = append(errs, a.OAuth2.validate(path+".oauth2")...)
+	default:
+		bad("auth", "must be password or oauth2, not %q", a.Auth)
 	}
 	if a.MaxConnections < 1 || a.MaxConnections > 50 {
 		bad("max_connections", "must be 1-50, not %d", a.MaxConnections)

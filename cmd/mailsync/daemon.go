@@ -48,6 +48,9 @@ func openDaemon(cfg *config.Config, log *slog.Logger, opts daemonOptions) (_ *da
 		}
 	}()
 	for i := range cfg.Accounts {
+		if cfg.Accounts[i].Auth != "password" {
+			continue
+		}
 		if _, err := cfg.Accounts[i].Password(); err != nil {
 			return nil, err
 		}

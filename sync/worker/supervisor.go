@@ -31,6 +31,10 @@ type Deps struct {
 	Logger  *slog.Logger
 	// Registerer receives the Prometheus metrics; nil keeps them private.
 	Registerer prometheus.Registerer
+	// Authenticator builds the login method of an account; nil means
+	// password login from the account's secret source. OAuth2 accounts
+	// need one (see package oauth).
+	Authenticator func(acct *config.Account) (imapconn.Authenticator, error)
 	// Observer, when set, is called once per message after its outcome is
 	// committed. It runs on the folder worker's goroutine: keep it quick.
 	Observer func(Event)
@@ -45,6 +49,7 @@ type Supervisor struct {
 	log      *slog.Logger
 	metrics  *metrics
 	observer func(Event)
+	auth     func(acct *config.Account) (imapconn.Authenticator, error)
 
 	// hardCtx bounds deliveries in flight: a graceful stop cancels the
 	// workers' own context first (no new work) and this one only after the
@@ -70,6 +75,7 @@ func New(cfg *config.Config, deps Deps) (*Supervisor, error) {
 		cfg: cfg, store: deps.Store, sink: deps.Sink, matcher: deps.Matcher, log: log,
 		metrics:  newMetrics(deps.Registerer),
 		observer: deps.Observer,
+		auth:     deps.Authenticator,
 		accounts: map[string]*accountWorker{},
 		hardCtx:  hardCtx, hardCancel: hardCancel,
 	}, nil
@@ -149,10 +155,18 @@ func (s *Supervisor) Status() []AccountStatus {
 
 // dial opens an authenticated, deadline-guarded connection for acct.
 func (s *Supervisor) dial(ctx context.Context, acct *config.Account, h *imapclient.UnilateralDataHandler) (*imapconn.Conn, error) {
+	var auth imapconn.Authenticator = imapconn.Password(acct.Password)
+	if s.auth != nil {
+		a, err := s.auth(acct)
+		if err != nil {
+			return nil, err
+		}
+		auth = a
+	}
 	opts := imapconn.Options{
 		Host: acct.Host, Port: acct.Port, TLS: acct.TLS, CAFile: acct.CAFile,
 		Username:              acct.Username,
-		Auth:                  imapconn.Password(acct.Password),
+		Auth:                  auth,
 		CommandTimeout:        s.cfg.Sync.CommandTimeout,
 		MaxLiteralBytes:       s.cfg.Sync.MaxBodyBytes + 1<<20,
 		UnilateralDataHandler: h,
