@@ -47,6 +47,9 @@ type Admin struct {
 	// Socket is the control socket path; empty means
 	// $RUNTIME_DIRECTORY/mailsync.sock or next to the state file.
 	Socket string `mapstructure:"socket"`
+	// TokenFile holds the bearer token the CRM presents to the send API;
+	// without it the API refuses every request.
+	TokenFile string `mapstructure:"token_file"`
 }
 
 // Sync tunes the folder workers. The defaults suit most servers.
@@ -101,6 +104,9 @@ type Account struct {
 	Start string `mapstructure:"start"`
 	// Matcher holds the per-account matching policy.
 	Matcher AccountMatcher `mapstructure:"matcher"`
+	// SMTP is the submission server for mail the CRM sends from this
+	// mailbox (POST /v1/accounts/{id}/send).
+	SMTP SMTP `mapstructure:"smtp"`
 }
 
 // Folder roles: lower-case words in the folders list name a SPECIAL-USE

@@ -153,6 +153,7 @@ func (a *Account) validate(path string) []error {
 	if _, err := ParseStart(a.Start); err != nil {
 		bad("start", "%v", err)
 	}
+	errs = append(errs, a.SMTP.validate(path+".smtp")...)
 	if err := a.Matcher.Validate(path + ".matcher"); err != nil {
 		errs = append(errs, err)
 	}
