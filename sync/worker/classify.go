@@ -51,7 +51,7 @@ func parseItem(it *item) (msg *matcher.Message, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("header could not be processed: %v\n%s", r, firstLines(debug.Stack(), 6))
-			it.key = messageKey("", "", time.Time{}, "", it.header)
+			it.key = sink.KeyFor("", "", time.Time{}, it.header)
 		}
 	}()
 	if len(it.header) == 0 {
@@ -63,7 +63,7 @@ func parseItem(it *item) (msg *matcher.Message, err error) {
 		from = msg.From[0].Email
 	}
 	if it.key == "" {
-		it.key = messageKey(msg.MessageID, from, msg.Date, "", it.header)
+		it.key = sink.KeyFor(msg.MessageID, from, msg.Date, it.header)
 	}
 	it.messageID = msg.MessageID
 	it.hash = contentHash(it.header)

@@ -1,0 +1,174 @@
+package filedir
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mailsync/mailsync/matcher"
+)
+
+// maxErrors bounds the row errors reported for one file.
+const maxErrors = 20
+
+// index is the searchable form of a file's rows; it is never modified once
+// built, so look-ups share it without locks.
+type index struct {
+	emails  map[string][]matcher.Record
+	domains map[string][]matcher.Record
+}
+
+// updatedLayouts are the date forms accepted in the updated field.
+var updatedLayouts = []string{time.RFC3339, "2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02"}
+
+func parseOpen(s string) (bool, error) {
+	switch strings.ToLower(s) {
+	case "", "true", "yes", "1", "open":
+		return true, nil
+	case "false", "no", "0", "closed", "won", "lost":
+		return false, nil
+	}
+	return false, fmt.Errorf("want true/false, open/closed/won/lost, got %q", s)
+}
+
+func parseUpdated(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, l := range updatedLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("invalid date %q (want RFC 3339 or YYYY-MM-DD)", s)
+}
+
+// build validates rows and indexes them. Every bad row is reported (up to
+// maxErrors) so one edit cycle fixes them all.
+func build(rows []Row, file string) (*index, error) {
+	var errs []error
+	bad := func(r *Row, field string, err error) {
+		if len(errs) < maxErrors {
+			errs = append(errs, &RowError{File: file, Line: r.lineOf(field), Field: field, Err: err})
+		}
+	}
+	type person struct {
+		rec  matcher.Record
+		line *Row
+	}
+	companies := map[string]*matcher.Record{}
+	companyDomains := map[string][]string{}
+	var people []*person
+	byID := map[string][]*person{}
+	byEmail := map[string][]*person{}
+	var deals []*Row
+
+	for i := range rows {
+		r := &rows[i]
+		if r.ID == "" {
+			bad(r, "id", errors.New("empty"))
+			continue
+		}
+		switch matcher.Kind(strings.ToLower(r.Kind)) {
+		case matcher.KindContact, matcher.KindLead:
+			email, err := matcher.NormalizeAddress(r.Email)
+			if err != nil {
+				bad(r, "email", fmt.Errorf("invalid address %q: %v", r.Email, err))
+				continue
+			}
+			p := &person{rec: matcher.Record{Kind: matcher.Kind(strings.ToLower(r.Kind)), ID: r.ID, Name: r.Name, Email: email, Company: r.Company}, line: r}
+			people = append(people, p)
+			byID[r.ID] = append(byID[r.ID], p)
+			byEmail[email] = append(byEmail[email], p)
+		case matcher.KindCompany:
+			if _, dup := companies[r.ID]; dup {
+				bad(r, "id", fmt.Errorf("company %q listed twice", r.ID))
+				continue
+			}
+			companies[r.ID] = &matcher.Record{Kind: matcher.KindCompany, ID: r.ID, Name: r.Name}
+			for _, d := range strings.FieldsFunc(r.Domain, func(c rune) bool { return c == ';' || c == ',' || c == ' ' }) {
+				n, err := matcher.NormalizeDomain(strings.TrimPrefix(d, "@"))
+				if err != nil || strings.Contains(n, "@") {
+					bad(r, "domain", fmt.Errorf("invalid domain %q", d))
+					continue
+				}
+				companyDomains[r.ID] = append(companyDomains[r.ID], n)
+			}
+		case matcher.KindDeal:
+			deals = append(deals, r)
+		default:
+			bad(r, "kind", fmt.Errorf("unknown kind %q (want contact, lead, company or deal)", r.Kind))
+		}
+	}
+
+	for _, r := range deals {
+		open, err := parseOpen(r.Open)
+		if err != nil {
+			bad(r, "open", err)
+			continue
+		}
+		updated, err := parseUpdated(r.Updated)
+		if err != nil {
+			bad(r, "updated", err)
+			continue
+		}
+		deal := matcher.Deal{ID: r.ID, Name: r.Name, Open: open, UpdatedAt: updated}
+		attached := false
+		if r.Contact != "" {
+			ps := byID[r.Contact]
+			if len(ps) == 0 {
+				bad(r, "contact", fmt.Errorf("no contact or lead with id %q", r.Contact))
+				continue
+			}
+			for _, p := range ps {
+				p.rec.Deals = append(p.rec.Deals, deal)
+			}
+			attached = true
+		}
+		if r.Email != "" {
+			email, err := matcher.NormalizeAddress(r.Email)
+			if err != nil || len(byEmail[email]) == 0 {
+				bad(r, "email", fmt.Errorf("no contact or lead with email %q", r.Email))
+				continue
+			}
+			for _, p := range byEmail[email] {
+				if p.rec.ID != r.Contact { // not attached twice
+					p.rec.Deals = append(p.rec.Deals, deal)
+				}
+			}
+			attached = true
+		}
+		if r.Company != "" {
+			c, ok := companies[r.Company]
+			if !ok {
+				bad(r, "company", fmt.Errorf("no company with id %q", r.Company))
+				continue
+			}
+			c.Deals = append(c.Deals, deal)
+			attached = true
+		}
+		if !attached {
+			bad(r, "contact", errors.New("deal names no contact, email or company"))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+
+	idx := &index{emails: map[string][]matcher.Record{}, domains: map[string][]matcher.Record{}}
+	for _, p := range people {
+		if c, ok := companies[p.rec.Company]; ok {
+			p.rec.CompanyName = c.Name
+		}
+		idx.emails[p.rec.Email] = append(idx.emails[p.rec.Email], p.rec)
+	}
+	for id, doms := range companyDomains {
+		for _, d := range doms {
+			rec := *companies[id]
+			rec.Domain = d
+			idx.domains[d] = append(idx.domains[d], rec)
+		}
+	}
+	return idx, nil
+}
