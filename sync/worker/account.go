@@ -29,17 +29,35 @@ type accountWorker struct {
 	cancel context.CancelFunc
 	wg     stdsync.WaitGroup
 
+	// slots is the connection budget (max_connections): every connection
+	// the account opens, live or backfill, holds one while open.
+	slots chan struct{}
+
 	mu          stdsync.Mutex
 	folders     []*folderWorker
 	conns       int
 	authErr     error
 	authRetryAt time.Time
 	lastErr     string
+	paused      bool
+}
+
+func (a *accountWorker) setPaused(p bool) {
+	a.mu.Lock()
+	a.paused = p
+	a.mu.Unlock()
+}
+
+func (a *accountWorker) isPaused() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.paused
 }
 
 func newAccountWorker(sup *Supervisor, cfg config.Account) *accountWorker {
 	policy := cfg.Matcher
-	return &accountWorker{sup: sup, cfg: cfg, log: sup.log.With("account", cfg.ID), policy: &policy}
+	return &accountWorker{sup: sup, cfg: cfg, log: sup.log.With("account", cfg.ID), policy: &policy,
+		slots: make(chan struct{}, cfg.MaxConnections)}
 }
 
 // start resolves the folders and starts one goroutine per IDLE folder plus
@@ -90,7 +108,7 @@ func (a *accountWorker) run(ctx context.Context) {
 // resolveFolders maps the configured folder list (roles and literal names)
 // to mailbox names, retrying with backoff until it succeeds or ctx ends.
 func (a *accountWorker) resolveFolders(ctx context.Context) ([]*folderWorker, bool) {
-	bo := backoff{min: a.sup.cfg.Sync.RetryMin, max: a.sup.cfg.Sync.RetryMax}
+	bo := backoff{min: a.sup.conf().Sync.RetryMin, max: a.sup.conf().Sync.RetryMax}
 	for {
 		if !a.waitAuthGate(ctx) {
 			return nil, false
@@ -212,7 +230,7 @@ func roleOf(attrs []imap.MailboxAttr) string {
 // runPoller syncs folders that have no IDLE connection of their own, one
 // after another on one shared connection.
 func (a *accountWorker) runPoller(ctx context.Context, folders []*folderWorker) {
-	bo := backoff{min: a.sup.cfg.Sync.RetryMin, max: a.sup.cfg.Sync.RetryMax}
+	bo := backoff{min: a.sup.conf().Sync.RetryMin, max: a.sup.conf().Sync.RetryMax}
 	for ctx.Err() == nil {
 		if !a.waitAuthGate(ctx) {
 			return
@@ -230,7 +248,7 @@ func (a *accountWorker) runPoller(ctx context.Context, folders []*folderWorker) 
 				}
 				if err == nil {
 					bo.reset()
-					if !sleep(ctx, a.sup.cfg.Sync.PollInterval) {
+					if !sleep(ctx, a.sup.conf().Sync.PollInterval) {
 						break
 					}
 				}
@@ -252,9 +270,34 @@ func (a *accountWorker) runPoller(ctx context.Context, folders []*folderWorker) 
 	}
 }
 
-// dial opens an authenticated connection for this account.
+// dial opens an authenticated connection for this account, waiting for a
+// free slot of the connection budget; the slot is returned when the
+// connection closes.
 func (a *accountWorker) dial(ctx context.Context, h *imapclient.UnilateralDataHandler) (*imapconn.Conn, error) {
-	return a.sup.dial(ctx, &a.cfg, h)
+	select {
+	case a.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	conn, err := a.sup.dial(ctx, &a.cfg, h)
+	if err != nil {
+		<-a.slots
+		return nil, err
+	}
+	go func() { <-conn.Closed(); <-a.slots }()
+	return conn, nil
+}
+
+// folder returns the worker of a synced folder by mailbox name.
+func (a *accountWorker) folder(name string) *folderWorker {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, f := range a.folders {
+		if f.name == name {
+			return f
+		}
+	}
+	return nil
 }
 
 // waitAuthGate blocks while the account is in the auth-failed state, so a
@@ -272,7 +315,7 @@ func (a *accountWorker) authFailed(err error) {
 	a.authErr = err
 	a.lastErr = err.Error()
 	if time.Now().After(a.authRetryAt) {
-		a.authRetryAt = time.Now().Add(a.sup.cfg.Sync.AuthRetry)
+		a.authRetryAt = time.Now().Add(a.sup.conf().Sync.AuthRetry)
 	}
 	folders := a.folders
 	a.mu.Unlock()
@@ -281,7 +324,7 @@ func (a *accountWorker) authFailed(err error) {
 	}
 	if first {
 		a.log.Error("authentication failed; the account is stopped and retried slowly",
-			"error", err, "retry_every", a.sup.cfg.Sync.AuthRetry)
+			"error", err, "retry_every", a.sup.conf().Sync.AuthRetry)
 	}
 	a.sup.metrics.authFailure(a.cfg.ID)
 }
@@ -325,7 +368,10 @@ func (a *accountWorker) snapshot() AccountStatus {
 	authErr := a.authErr
 	a.mu.Unlock()
 	s.State = "running"
-	if authErr != nil {
+	switch {
+	case a.isPaused():
+		s.State = StatePaused
+	case authErr != nil:
 		s.State = StateAuthFailed
 	}
 	for _, f := range folders {

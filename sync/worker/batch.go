@@ -57,6 +57,9 @@ type batch struct {
 	from, to uint32
 	items    []*item
 	fetched  time.Time
+	// targeted batches (backfill, dead-letter retry) cover chosen UIDs
+	// below the cursor: they record outcomes but never move the cursor.
+	targeted bool
 }
 
 // ackedThrough returns the highest UID such that every item at or below it
@@ -80,13 +83,13 @@ const maxBatchBytes = 64 << 20
 // Together they cover b's UID range exactly, so the cursor logic holds.
 func (b *batch) splitBytes(limit int64) []*batch {
 	var parts []*batch
-	cur := &batch{from: b.from, fetched: b.fetched}
+	cur := &batch{from: b.from, fetched: b.fetched, targeted: b.targeted}
 	var n int64
 	for _, it := range b.items {
 		if len(cur.items) > 0 && n+it.size > limit {
 			cur.to = it.uid - 1
 			parts = append(parts, cur)
-			cur, n = &batch{from: it.uid, fetched: b.fetched}, 0
+			cur, n = &batch{from: it.uid, fetched: b.fetched, targeted: b.targeted}, 0
 		}
 		cur.items = append(cur.items, it)
 		n += it.size

@@ -34,7 +34,7 @@ func (f *folderWorker) classify(ctx context.Context, items []*item) error {
 	if len(inputs) == 0 {
 		return nil
 	}
-	decisions, err := f.sup.matcher.MatchBatch(ctx, inputs)
+	decisions, err := f.sup.matcher().MatchBatch(ctx, inputs)
 	if err != nil {
 		return fmt.Errorf("match: %w", err)
 	}

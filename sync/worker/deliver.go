@@ -24,7 +24,7 @@ func (f *folderWorker) deliverBatch(ctx context.Context, b *batch, validity uint
 			it.msg.Provenance = []sink.Provenance{f.provenance(it.uid, validity)}
 		}
 	}
-	bo := backoff{min: f.sup.cfg.Sync.RetryMin, max: f.sup.cfg.Sync.RetryMax}
+	bo := backoff{min: f.sup.conf().Sync.RetryMin, max: f.sup.conf().Sync.RetryMax}
 	failing := false
 	for attempt := 1; ; attempt++ {
 		var pending []*item
@@ -129,6 +129,9 @@ func (f *folderWorker) commit(b *batch, validity uint32, attempt int) error {
 				return err
 			}
 		}
+		if err := tx.AddCounters(acct, folder, delta); err != nil {
+			return err
+		}
 		st, err := tx.Folder(acct, folder)
 		if err != nil {
 			return err
@@ -136,14 +139,14 @@ func (f *folderWorker) commit(b *batch, validity uint32, attempt int) error {
 		if st.UIDValidity != validity {
 			return fmt.Errorf("uidvalidity changed under the batch (%d, now %d)", validity, st.UIDValidity)
 		}
+		if b.targeted {
+			return nil
+		}
 		if through := b.ackedThrough(); through > st.LastUID {
 			st.LastUID = through
 		}
 		st.UpdatedAt = now
-		if err := tx.PutFolder(acct, folder, st); err != nil {
-			return err
-		}
-		return tx.AddCounters(acct, folder, delta)
+		return tx.PutFolder(acct, folder, st)
 	})
 	if err != nil {
 		return fmt.Errorf("commit uids %d:%d: %w", b.from, b.to, err)
@@ -159,7 +162,9 @@ func (f *folderWorker) commit(b *batch, validity uint32, attempt int) error {
 		}
 	}
 	f.sup.metrics.addOutcomes(acct, delta, dups)
-	f.noteCursor(b.ackedThrough())
+	if !b.targeted {
+		f.noteCursor(b.ackedThrough())
+	}
 	return nil
 }
 
@@ -187,6 +192,10 @@ func (f *folderWorker) record(tx *store.Tx, it *item, prov sink.Provenance, now 
 			if err := tx.PutThread(it.messageID, e.Records); err != nil {
 				return err
 			}
+		}
+		// A retried dead letter that went through leaves the list.
+		if err := tx.DeleteDeadLetter(prov.Account, prov.Folder, it.uid); err != nil {
+			return err
 		}
 		delta.Delivered++
 	case actDuplicate:

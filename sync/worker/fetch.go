@@ -22,6 +22,12 @@ var headerSection = &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHead
 func (f *folderWorker) fetchHeaders(ctx context.Context, conn *imapconn.Conn, from, to uint32) (*batch, error) {
 	var set imap.UIDSet
 	set.AddRange(imap.UID(from), imap.UID(to))
+	return f.fetchHeaderSet(ctx, conn, set, from, to)
+}
+
+// fetchHeaderSet fetches the headers of the UIDs in set, which lie within
+// [from, to]; anything the server returns outside them is refused.
+func (f *folderWorker) fetchHeaderSet(ctx context.Context, conn *imapconn.Conn, set imap.UIDSet, from, to uint32) (*batch, error) {
 	opts := &imap.FetchOptions{
 		UID: true, Flags: true, RFC822Size: true, InternalDate: true,
 		ModSeq:      conn.Caps().Has(imap.CapCondStore),
@@ -34,12 +40,12 @@ func (f *folderWorker) fetchHeaders(ctx context.Context, conn *imapconn.Conn, fr
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("fetch headers %d:%d: %w", from, to, err)
+		return nil, fmt.Errorf("fetch headers %s: %w", set, err)
 	}
 	b := &batch{from: from, to: to, fetched: time.Now(), items: make([]*item, 0, len(bufs))}
 	for _, buf := range bufs {
 		uid := uint32(buf.UID)
-		if uid < from || uid > to {
+		if uid < from || uid > to || !set.Contains(imap.UID(uid)) {
 			// UID 0 (no UID item) or outside the range we asked for: a
 			// broken server. Refuse rather than guess what it means.
 			f.log.Warn("server returned a message outside the requested range; ignored", "uid", uid, "range", fmt.Sprintf("%d:%d", from, to))
@@ -59,7 +65,7 @@ func (f *folderWorker) fetchHeaders(ctx context.Context, conn *imapconn.Conn, fr
 // chunks bounded in bytes so a batch of large mail cannot exhaust memory.
 // Messages over the size cap are fetched partially and marked truncated.
 func (f *folderWorker) fetchBodies(ctx context.Context, conn *imapconn.Conn, items []*item) error {
-	limit := f.sup.cfg.Sync.MaxBodyBytes
+	limit := f.sup.conf().Sync.MaxBodyBytes
 	const chunkBytes = 64 << 20
 	var chunk []*item
 	var chunkSize int64

@@ -75,7 +75,7 @@ func (f *folderWorker) unilateralHandler() *imapclient.UnilateralDataHandler {
 // runIdle is the life of a folder with its own connection: dial, catch
 // up, IDLE, repeat; reconnect with backoff on any error.
 func (f *folderWorker) runIdle(ctx context.Context) {
-	bo := backoff{min: f.sup.cfg.Sync.RetryMin, max: f.sup.cfg.Sync.RetryMax}
+	bo := backoff{min: f.sup.conf().Sync.RetryMin, max: f.sup.conf().Sync.RetryMax}
 	for ctx.Err() == nil {
 		if !f.acct.waitAuthGate(ctx) {
 			return
@@ -135,8 +135,8 @@ func (f *folderWorker) session(ctx context.Context, conn *imapconn.Conn, bo *bac
 // passes or ctx ends. The read deadline covers the whole window, so a peer
 // that died silently is noticed at the latest when the window closes.
 func (f *folderWorker) idle(ctx context.Context, conn *imapconn.Conn) error {
-	window := f.sup.cfg.Sync.IdleRestart
-	return conn.DoTimeout(ctx, "idle", window+f.sup.cfg.Sync.CommandTimeout, func(c *imapclient.Client) error {
+	window := f.sup.conf().Sync.IdleRestart
+	return conn.DoTimeout(ctx, "idle", window+f.sup.conf().Sync.CommandTimeout, func(c *imapclient.Client) error {
 		cmd, err := c.Idle()
 		if err != nil {
 			return fmt.Errorf("idle: %w", err)
@@ -157,7 +157,7 @@ func (f *folderWorker) idle(ctx context.Context, conn *imapconn.Conn) error {
 }
 
 func (f *folderWorker) waitPoll(ctx context.Context) bool {
-	t := time.NewTimer(f.sup.cfg.Sync.PollInterval)
+	t := time.NewTimer(f.sup.conf().Sync.PollInterval)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
@@ -172,17 +172,9 @@ func (f *folderWorker) waitPoll(ctx context.Context) bool {
 // server reported it at SELECT time.
 func (f *folderWorker) syncOnce(ctx context.Context, conn *imapconn.Conn) error {
 	f.setState(StateSyncing, nil)
-	var sel *imap.SelectData
-	err := conn.Do(ctx, "select", func(c *imapclient.Client) error {
-		var err error
-		sel, err = c.Select(f.name, &imap.SelectOptions{ReadOnly: true, CondStore: conn.Caps().Has(imap.CapCondStore)}).Wait()
-		return err
-	})
+	sel, err := f.selectFolder(ctx, conn)
 	if err != nil {
-		return fmt.Errorf("select: %w", err)
-	}
-	if sel.UIDValidity == 0 {
-		return errors.New("select: server sent no UIDVALIDITY (RFC 9051 §2.3.1.1 requires it)")
+		return err
 	}
 	st, err := f.prepareCursor(ctx, conn, sel)
 	if err != nil {
@@ -215,6 +207,24 @@ func (f *folderWorker) syncOnce(ctx context.Context, conn *imapconn.Conn) error 
 	f.status.LastSync, f.status.UIDValidity, f.status.UIDNext = time.Now(), sel.UIDValidity, uint32(sel.UIDNext)
 	f.mu.Unlock()
 	return nil
+}
+
+// selectFolder opens the folder read-only (EXAMINE would do, but SELECT
+// ... (READ-ONLY) keeps CONDSTORE working on every server).
+func (f *folderWorker) selectFolder(ctx context.Context, conn *imapconn.Conn) (*imap.SelectData, error) {
+	var sel *imap.SelectData
+	err := conn.Do(ctx, "select", func(c *imapclient.Client) error {
+		var err error
+		sel, err = c.Select(f.name, &imap.SelectOptions{ReadOnly: true, CondStore: conn.Caps().Has(imap.CapCondStore)}).Wait()
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("select: %w", err)
+	}
+	if sel.UIDValidity == 0 {
+		return nil, errors.New("select: server sent no UIDVALIDITY (RFC 9051 §2.3.1.1 requires it)")
+	}
+	return sel, nil
 }
 
 // prepareCursor loads the folder's cursor and handles the first sync and a
@@ -318,7 +328,7 @@ func (f *folderWorker) catchUp(ctx context.Context, conn *imapconn.Conn, from, t
 }
 
 func (f *folderWorker) produce(ctx context.Context, conn *imapconn.Conn, from, top uint32, out chan<- *batch) error {
-	size := uint32(f.sup.cfg.Sync.BatchSize)
+	size := uint32(f.sup.conf().Sync.BatchSize)
 	for lo := from + 1; lo <= top && lo != 0; lo += size {
 		hi := min(lo+size-1, top)
 		if hi < lo { // overflow near 2^32

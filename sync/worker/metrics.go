@@ -14,6 +14,7 @@ type metrics struct {
 	sinkLatency                                            *prometheus.HistogramVec
 	reconnects, authFailures                               *prometheus.CounterVec
 	connections                                            *prometheus.GaugeVec
+	backfillDone, backfillTotal                            *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -36,7 +37,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "mailsync", Name: "imap_connections", Help: "Open IMAP connections.",
 		}, []string{"account"}),
 	}
+	m.backfillDone = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "mailsync", Name: "backfill_done", Help: "Messages a backfill job has processed.",
+	}, []string{"job"})
+	m.backfillTotal = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "mailsync", Name: "backfill_total", Help: "Messages a backfill job will process.",
+	}, []string{"job"})
 	if reg != nil {
+		reg.MustRegister(m.backfillDone, m.backfillTotal)
 		reg.MustRegister(m.delivered, m.excluded, m.skipped, m.deadLettered, m.duplicates,
 			m.reconnects, m.authFailures, m.sinkLatency, m.connections)
 	}
@@ -59,4 +67,9 @@ func (m *metrics) reconnect(acct string)   { m.reconnects.WithLabelValues(acct).
 func (m *metrics) authFailure(acct string) { m.authFailures.WithLabelValues(acct).Inc() }
 func (m *metrics) conns(acct string, delta int) {
 	m.connections.WithLabelValues(acct).Add(float64(delta))
+}
+
+func (m *metrics) backfill(job string, done, total int) {
+	m.backfillDone.WithLabelValues(job).Set(float64(done))
+	m.backfillTotal.WithLabelValues(job).Set(float64(total))
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"slices"
 	stdsync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -42,14 +43,14 @@ type Deps struct {
 
 // Supervisor runs one worker per account.
 type Supervisor struct {
-	cfg      *config.Config
-	store    *store.Store
-	sink     sink.Sink
-	matcher  *matcher.Matcher
-	log      *slog.Logger
-	metrics  *metrics
-	observer func(Event)
-	auth     func(acct *config.Account) (imapconn.Authenticator, error)
+	cfgPtr     atomic.Pointer[config.Config] // replaced on reload
+	store      *store.Store
+	sink       sink.Sink
+	matcherPtr atomic.Pointer[matcher.Matcher] // replaced on reload
+	log        *slog.Logger
+	metrics    *metrics
+	observer   func(Event)
+	auth       func(acct *config.Account) (imapconn.Authenticator, error)
 
 	// hardCtx bounds deliveries in flight: a graceful stop cancels the
 	// workers' own context first (no new work) and this one only after the
@@ -57,8 +58,13 @@ type Supervisor struct {
 	hardCtx    context.Context
 	hardCancel context.CancelFunc
 
-	mu       stdsync.Mutex
-	accounts map[string]*accountWorker
+	// runCtx is the workers' context (set by Start); wg owns the
+	// goroutines that are not account workers (backfill jobs).
+	runCtx    context.Context
+	wg        stdsync.WaitGroup
+	mu        stdsync.Mutex
+	accounts  map[string]*accountWorker
+	backfills map[string]*backfill
 }
 
 // New builds a supervisor for cfg. It starts nothing.
@@ -71,26 +77,39 @@ func New(cfg *config.Config, deps Deps) (*Supervisor, error) {
 		log = slog.Default()
 	}
 	hardCtx, hardCancel := context.WithCancel(context.Background())
-	return &Supervisor{
-		cfg: cfg, store: deps.Store, sink: deps.Sink, matcher: deps.Matcher, log: log,
-		metrics:  newMetrics(deps.Registerer),
-		observer: deps.Observer,
-		auth:     deps.Authenticator,
-		accounts: map[string]*accountWorker{},
-		hardCtx:  hardCtx, hardCancel: hardCancel,
-	}, nil
+	s := &Supervisor{
+		store: deps.Store, sink: deps.Sink, log: log,
+		backfills: map[string]*backfill{},
+		metrics:   newMetrics(deps.Registerer),
+		observer:  deps.Observer,
+		auth:      deps.Authenticator,
+		accounts:  map[string]*accountWorker{},
+		hardCtx:   hardCtx, hardCancel: hardCancel,
+	}
+	s.matcherPtr.Store(deps.Matcher)
+	s.cfgPtr.Store(cfg)
+	return s, nil
 }
+
+func (s *Supervisor) matcher() *matcher.Matcher { return s.matcherPtr.Load() }
+
+// Config returns the configuration in force (it changes on Reload).
+func (s *Supervisor) Config() *config.Config { return s.cfgPtr.Load() }
+
+func (s *Supervisor) conf() *config.Config { return s.cfgPtr.Load() }
 
 // Start starts every account. Workers run until ctx ends or Stop.
 func (s *Supervisor) Start(ctx context.Context) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, a := range s.cfg.Accounts {
+	s.runCtx = ctx
+	for _, a := range s.conf().Accounts {
 		w := newAccountWorker(s, a)
 		s.accounts[a.ID] = w
 		w.start(ctx)
 	}
-	s.log.Info("started", "accounts", len(s.cfg.Accounts))
+	s.mu.Unlock()
+	s.resumeBackfills()
+	s.log.Info("started", "accounts", len(s.conf().Accounts))
 }
 
 // Stop stops every account in two phases (as mox does): workers stop
@@ -115,6 +134,7 @@ func (s *Supervisor) Stop(grace time.Duration, hard <-chan struct{}) {
 			go func() { defer wg.Done(); a.stop() }()
 		}
 		wg.Wait()
+		s.wg.Wait() // backfills end with the workers' context
 	}()
 	t := time.NewTimer(grace)
 	defer t.Stop()
@@ -167,8 +187,8 @@ func (s *Supervisor) dial(ctx context.Context, acct *config.Account, h *imapclie
 		Host: acct.Host, Port: acct.Port, TLS: acct.TLS, CAFile: acct.CAFile,
 		Username:              acct.Username,
 		Auth:                  auth,
-		CommandTimeout:        s.cfg.Sync.CommandTimeout,
-		MaxLiteralBytes:       s.cfg.Sync.MaxBodyBytes + 1<<20,
+		CommandTimeout:        s.conf().Sync.CommandTimeout,
+		MaxLiteralBytes:       s.conf().Sync.MaxBodyBytes + 1<<20,
 		UnilateralDataHandler: h,
 		Logger:                s.log.With("account", acct.ID),
 	}
@@ -187,5 +207,5 @@ func (s *Supervisor) bodyTimeout(items []*item) time.Duration {
 		n += it.size
 	}
 	// Assume a floor of 1 MB/s.
-	return s.cfg.Sync.CommandTimeout + time.Duration(n/(1<<20))*time.Second
+	return s.conf().Sync.CommandTimeout + time.Duration(n/(1<<20))*time.Second
 }

@@ -1,0 +1,58 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+)
+
+// PutKV stores a copy of value under key in the misc key-value area (later:
+// encrypted OAuth tokens). Errors never include the value.
+func (t *Tx) PutKV(key string, value []byte) error {
+	if err := checkName("kv key", key); err != nil {
+		return fmt.Errorf("kv %q: put: %w", clip(key), err)
+	}
+	b, err := t.top(bucketKV)
+	if err == nil {
+		// bbolt keeps a reference to value until commit; the copy stops a
+		// caller that reuses its buffer from changing what is stored.
+		err = b.Put([]byte(key), bytes.Clone(value))
+	}
+	if err != nil {
+		return fmt.Errorf("kv %q: put: %w", clip(key), err)
+	}
+	return nil
+}
+
+// GetKV returns a copy of the value under key; ok is false if there is none.
+func (t *Tx) GetKV(key string) (value []byte, ok bool, err error) {
+	if err := checkName("kv key", key); err != nil {
+		return nil, false, fmt.Errorf("kv %q: get: %w", clip(key), err)
+	}
+	b, err := t.top(bucketKV)
+	if err != nil {
+		return nil, false, fmt.Errorf("kv %q: get: %w", clip(key), err)
+	}
+	if b == nil {
+		return nil, false, nil
+	}
+	v := b.Get([]byte(key))
+	if v == nil {
+		return nil, false, nil
+	}
+	return bytes.Clone(v), true, nil
+}
+
+// DeleteKV removes key; a missing key is not an error.
+func (t *Tx) DeleteKV(key string) error {
+	if err := checkName("kv key", key); err != nil {
+		return fmt.Errorf("kv %q: delete: %w", clip(key), err)
+	}
+	b, err := t.top(bucketKV)
+	if err == nil && b != nil {
+		err = b.Delete([]byte(key))
+	}
+	if err != nil {
+		return fmt.Errorf("kv %q: delete: %w", clip(key), err)
+	}
+	return nil
+}
