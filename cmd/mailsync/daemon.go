@@ -30,18 +30,23 @@ type daemon struct {
 	sup      *worker.Supervisor
 	closers  []func() error
 	registry *prometheus.Registry
+	// cfgPath is the file reload re-reads; started is for status.
+	cfgPath string
+	started time.Time
 }
 
 // daemonOptions let the demo watch outcomes.
 type daemonOptions struct {
 	observer func(worker.Event)
+	// cfgPath is the config file, for reload.
+	cfgPath string
 }
 
 // openDaemon opens everything the pipeline needs and checks every secret
 // source up front, so a missing password is refused at start with the
 // key that names it rather than discovered later in a retry loop.
 func openDaemon(cfg *config.Config, log *slog.Logger, opts daemonOptions) (_ *daemon, err error) {
-	d := &daemon{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
+	d := &daemon{cfg: cfg, log: log, registry: prometheus.NewRegistry(), cfgPath: opts.cfgPath, started: time.Now()}
 	defer func() {
 		if err != nil {
 			d.close()

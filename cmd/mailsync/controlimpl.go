@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/mailsync/mailsync/config"
+	"github.com/mailsync/mailsync/store"
+	"github.com/mailsync/mailsync/sync/control"
+	"github.com/mailsync/mailsync/sync/worker"
+)
+
+// controlAPI implements control.Daemon over the running daemon.
+type controlAPI struct {
+	d       *daemon
+	started time.Time
+	cfgPath string
+}
+
+var _ control.Daemon = (*controlAPI)(nil)
+
+// control returns the daemon's operations API for the control socket.
+func (d *daemon) control() control.Daemon {
+	return &controlAPI{d: d, started: d.started, cfgPath: d.cfgPath}
+}
+
+// mapErr turns worker errors into the control package's, which the socket
+// maps to 404.
+func mapErr(err error) error {
+	switch {
+	case errors.Is(err, worker.ErrUnknownAccount):
+		return fmt.Errorf("%w: %v", control.ErrUnknownAccount, err)
+	case errors.Is(err, worker.ErrUnknownFolder):
+		return fmt.Errorf("%w: %v", control.ErrUnknownFolder, err)
+	case errors.Is(err, worker.ErrUnknownJob):
+		return fmt.Errorf("%w: %v", control.ErrUnknownJob, err)
+	case errors.Is(err, worker.ErrNoDeadLetter):
+		return fmt.Errorf("%w: %v", control.ErrUnknownMessage, err)
+	}
+	return err
+}
+
+func (c *controlAPI) Status(ctx context.Context) (*control.Status, error) {
+	cfg := c.d.sup.Config()
+	st := &control.Status{
+		Version: Version, Pid: os.Getpid(), StartedAt: c.started, Config: c.cfgPath,
+		StateFile: cfg.State, Sink: cfg.Sink.Type,
+	}
+	live := c.d.sup.Status()
+	err := c.d.store.View(func(tx *store.Tx) error {
+		for _, a := range live {
+			as := control.AccountStatus{Account: a.Account, State: a.State, Connections: a.Connections, LastError: a.LastError}
+			for _, f := range a.Folders {
+				fs, err := folderStatus(tx, a.Account, f.Folder)
+				if err != nil {
+					return err
+				}
+				fs.Role, fs.State, fs.UIDNext = f.Role, f.State, f.UIDNext
+				fs.LastError, fs.LastErrorAt, fs.ConsecutiveErrors, fs.LastSync = f.LastError, f.LastErrorAt, f.ConsecutiveErrors, f.LastSync
+				if a.State == worker.StatePaused {
+					fs.State = worker.StatePaused
+				}
+				as.Folders = append(as.Folders, fs)
+			}
+			st.Accounts = append(st.Accounts, as)
+		}
+		return nil
+	})
+	return st, err
+}
+
+// folderStatus reads what the state file knows of a folder; the offline
+// status command uses it too.
+func folderStatus(tx *store.Tx, account, folder string) (control.FolderStatus, error) {
+	fs := control.FolderStatus{Folder: folder}
+	cur, err := tx.Folder(account, folder)
+	if err != nil {
+		return fs, err
+	}
+	cnt, err := tx.Counters(account, folder)
+	if err != nil {
+		return fs, err
+	}
+	outbox, err := tx.OutboxCount(account, folder)
+	if err != nil {
+		return fs, err
+	}
+	dead, err := tx.DeadLetterCount(account, folder)
+	if err != nil {
+		return fs, err
+	}
+	fs.UIDValidity, fs.LastUID, fs.UIDNext, fs.LastSync = cur.UIDValidity, cur.LastUID, cur.UIDNext, cur.LastSyncAt
+	fs.Delivered, fs.Excluded, fs.Skipped = cnt.Delivered, cnt.Excluded, cnt.Skipped
+	fs.Outbox, fs.DeadLetters = outbox, dead
+	return fs, nil
+}
+
+func (c *controlAPI) Pause(_ context.Context, account string) error {
+	return mapErr(c.d.sup.Pause(account))
+}
+
+func (c *controlAPI) Resume(_ context.Context, account string) error {
+	return mapErr(c.d.sup.Resume(account))
+}
+
+func (c *controlAPI) Resync(_ context.Context, account, folder string) error {
+	return mapErr(c.d.sup.Resync(account, folder))
+}
+
+// Reload re-reads the config file the daemon was started with.
+func (c *controlAPI) Reload(_ context.Context) (*control.ReloadResult, error) {
+	return c.d.reload()
+}
+
+func (c *controlAPI) StartBackfill(_ context.Context, req control.BackfillRequest) (*control.BackfillJob, error) {
+	job, err := c.d.sup.StartBackfill(worker.BackfillRequest{
+		Account: req.Account, Folder: req.Folder, Since: req.Since, Until: req.Until,
+		DryRun: req.DryRun, Rate: req.Rate, OldestFirst: req.OldestFirst,
+	})
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	j := toControlJob(worker.BackfillProgress{BackfillJob: job})
+	return &j, nil
+}
+
+func (c *controlAPI) Backfills(context.Context) ([]control.BackfillJob, error) {
+	jobs, err := c.d.sup.Backfills()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]control.BackfillJob, len(jobs))
+	for i, j := range jobs {
+		out[i] = toControlJob(j)
+	}
+	return out, nil
+}
+
+func (c *controlAPI) Backfill(ctx context.Context, id string) (*control.BackfillJob, error) {
+	jobs, err := c.Backfills(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, j := range jobs {
+		if j.ID == id {
+			return &j, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %s", control.ErrUnknownJob, id)
+}
+
+func (c *controlAPI) CancelBackfill(_ context.Context, id string) error {
+	return mapErr(c.d.sup.CancelBackfill(id))
+}
+
+func toControlJob(j worker.BackfillProgress) control.BackfillJob {
+	return control.BackfillJob{
+		ID: j.ID,
+		Request: control.BackfillRequest{
+			Account: j.Account, Folder: j.Folder, Since: j.Since, Until: j.Until,
+			DryRun: j.DryRun, Rate: j.Rate, OldestFirst: !j.NewestFirst,
+		},
+		State: string(j.State), Total: j.Total, Done: j.Done, Delivered: j.Delivered, Skipped: j.Skipped,
+		Error: j.Error, Created: j.Created, Updated: j.Updated, Matched: j.Matched,
+	}
+}
+
+func (c *controlAPI) DeadLetters(_ context.Context, account string) ([]control.DeadLetter, error) {
+	dls, err := c.d.sup.DeadLetters(account)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]control.DeadLetter, len(dls))
+	for i, d := range dls {
+		out[i] = control.DeadLetter{
+			Account: d.Account, Folder: d.Folder, UID: d.UID, Key: d.Key, MessageID: d.MessageID,
+			Subject: d.Subject, Reason: d.Reason, At: d.At, Attempts: d.Attempts,
+		}
+	}
+	return out, nil
+}
+
+func (c *controlAPI) RetryDeadLetter(ctx context.Context, account, folder string, uid uint32) error {
+	return mapErr(c.d.sup.RetryDeadLetter(ctx, account, folder, uid))
+}
+
+func (c *controlAPI) DropDeadLetter(_ context.Context, account, folder string, uid uint32) error {
+	return mapErr(c.d.sup.DropDeadLetter(account, folder, uid))
+}
+
+// reload re-reads the config file and applies it; a bad file is refused
+// with its reason and the running configuration stays.
+func (d *daemon) reload() (*control.ReloadResult, error) {
+	if d.cfgPath == "" {
+		return nil, errors.New("reload: the daemon was not started from a config file")
+	}
+	cfg, err := config.Load(d.cfgPath)
+	if err != nil {
+		d.log.Error("reload refused; the running configuration stays", "error", err)
+		return nil, fmt.Errorf("reload refused, the running configuration stays: %w", err)
+	}
+	m, err := buildMatcher(cfg, d.store, d)
+	if err != nil {
+		return nil, fmt.Errorf("reload refused, the running configuration stays: %w", err)
+	}
+	added, removed, restarted, unchanged, err := d.sup.Reload(cfg, m)
+	if err != nil {
+		return nil, fmt.Errorf("reload refused, the running configuration stays: %w", err)
+	}
+	d.cfg = cfg
+	return &control.ReloadResult{Added: added, Removed: removed, Restarted: restarted, Unchanged: unchanged}, nil
+}
