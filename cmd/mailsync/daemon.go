@@ -118,6 +118,10 @@ func newLogger(cfg config.Log, w *os.File) *slog.Logger {
 // buildMatcher assembles the matcher: the directory file behind a cache,
 // and the state file as the thread index.
 func buildMatcher(cfg *config.Config, st *store.Store, d *daemon) (*matcher.Matcher, error) {
+	return buildMatcherWith(cfg, threadIndex{st}, d)
+}
+
+func buildMatcherWith(cfg *config.Config, threads matcher.ThreadIndex, d *daemon) (*matcher.Matcher, error) {
 	var dir matcher.Directory = emptyDirectory{}
 	if cfg.Matcher.DirectoryFile != "" {
 		fd, err := filedir.Open(cfg.Matcher.DirectoryFile, filedir.Options{Logger: d.log})
@@ -127,7 +131,7 @@ func buildMatcher(cfg *config.Config, st *store.Store, d *daemon) (*matcher.Matc
 		dir = fd
 	}
 	cache := matcher.NewCache(dir, matcher.CacheOptions{TTL: cfg.Matcher.CacheTTL, NegativeTTL: cfg.Matcher.NegativeTTL})
-	m, err := matcher.New(cfg.Matcher.Config, cache, threadIndex{st})
+	m, err := matcher.New(cfg.Matcher.Config, cache, threads)
 	if err != nil {
 		return nil, fmt.Errorf("matcher: %w", err)
 	}

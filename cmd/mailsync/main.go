@@ -67,7 +67,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(m.runCommand(), m.demoCommand(), m.versionCommand())
+	root.AddCommand(m.runCommand(), m.demoCommand(), m.versionCommand(), m.matchCommand())
 	return root
 }
 
