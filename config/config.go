@@ -19,12 +19,12 @@ import (
 type Config struct {
 	// State is the bbolt state file holding cursors, the delivery ledger,
 	// the outbox and the dead-letter list.
-	State    string    `mapstructure:"state"`
-	Log      Log       `mapstructure:"log"`
-	Admin    Admin     `mapstructure:"admin"`
-	Sync     Sync      `mapstructure:"sync"`
-	Sink     Sink      `mapstructure:"sink"`
-	Matcher  Matcher   `mapstructure:"matcher"`
+	State   string  `mapstructure:"state"`
+	Log     Log     `mapstructure:"log"`
+	Admin   Admin   `mapstructure:"admin"`
+	Sync    Sync    `mapstructure:"sync"`
+	Sink    Sink    `mapstructure:"sink"`
+	Matcher Matcher `mapstructure:"matcher"`
 	// Tokens says how OAuth2 tokens are protected at rest in the state file.
 	Tokens   Tokens    `mapstructure:"tokens"`
 	Accounts []Account `mapstructure:"accounts"`
@@ -232,6 +232,7 @@ func (c *Config) resolvePaths(dir string) {
 		abs(&c.Accounts[i].PasswordFile)
 	}
 	abs(&c.Matcher.DirectoryFile)
+	c.resolveOAuthPaths(dir)
 	if sec, ok := c.Sink.Settings["jsonl"].(map[string]any); ok {
 		if p, ok := sec["path"].(string); ok && p != "" && !filepath.IsAbs(p) {
 			sec["path"] = filepath.Join(dir, p)
