@@ -73,6 +73,12 @@ type Sync struct {
 	AuthRetry time.Duration `mapstructure:"auth_retry"`
 	// ShutdownGrace bounds how long in-flight deliveries may finish on stop.
 	ShutdownGrace time.Duration `mapstructure:"shutdown_grace"`
+	// LoggedKeyword is stored on every mailbox copy of a message the CRM
+	// acknowledged, so users see what is logged; "off" disables it.
+	LoggedKeyword string `mapstructure:"logged_keyword"`
+	// FlagScanWindow bounds the periodic FLAGS scan on servers without
+	// CONDSTORE: only the newest this-many messages are watched.
+	FlagScanWindow int `mapstructure:"flag_scan_window"`
 }
 
 // Sink selects the CRM adapter. Each adapter decodes and validates its own
@@ -137,6 +143,8 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("sync.retry_max", 5*time.Minute)
 	v.SetDefault("sync.auth_retry", 15*time.Minute)
 	v.SetDefault("sync.shutdown_grace", 20*time.Second)
+	v.SetDefault("sync.logged_keyword", "$CRMLogged")
+	v.SetDefault("sync.flag_scan_window", 2000)
 	v.SetDefault("sink.type", "jsonl")
 }
 

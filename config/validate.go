@@ -53,6 +53,12 @@ func (c *Config) Validate() error {
 	if s.IdleRestart > 29*time.Minute {
 		bad("sync.idle_restart", "must be under 29m: servers may drop an IDLE older than 30 minutes (RFC 9051 §6.3.13)")
 	}
+	if k := s.LoggedKeyword; k != "off" && !keywordPattern.MatchString(k) {
+		bad("sync.logged_keyword", "must be an IMAP keyword such as $CRMLogged (atom characters, no backslash) or off, not %q", k)
+	}
+	if s.FlagScanWindow < 0 {
+		bad("sync.flag_scan_window", "must not be negative")
+	}
 	if s.RetryMax < s.RetryMin {
 		bad("sync.retry_max", "is smaller than sync.retry_min")
 	}
@@ -70,7 +76,7 @@ func (c *Config) Validate() error {
 	if c.Matcher.CacheTTL < 0 || c.Matcher.NegativeTTL < 0 {
 		bad("matcher.cache_ttl", "must not be negative")
 	}
-	errs = append(errs, c.Tokens.validate("tokens")...)
+	errs = append(errs, c.Tokens.validate("tokens", c.Accounts)...)
 	if len(c.Accounts) == 0 {
 		bad("accounts", "no accounts configured")
 	}
@@ -92,7 +98,12 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+var (
+	idPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+	// keywordPattern is an IMAP flag-keyword atom (RFC 9051 §9: atom
+	// without the atom-specials, no leading backslash).
+	keywordPattern = regexp.MustCompile(`^[!#$&'+,\-./0-9:;<=>?@A-Z^_` + "`" + `a-z|~]{1,64}$`)
+)
 
 func (a *Account) validate(path string) []error {
 	var errs []error

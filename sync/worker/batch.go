@@ -97,3 +97,15 @@ func (b *batch) splitBytes(limit int64) []*batch {
 	cur.to = b.to
 	return append(parts, cur)
 }
+
+// loggedUIDs are the items now in the CRM: delivered here, or copies of
+// a message delivered from elsewhere.
+func (b *batch) loggedUIDs() []uint32 {
+	var out []uint32
+	for _, it := range b.items {
+		if it.action == actDeliver || it.action == actDuplicate {
+			out = append(out, it.uid)
+		}
+	}
+	return out
+}

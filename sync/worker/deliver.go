@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mailsync/mailsync/store"
+	"github.com/mailsync/mailsync/sync/imapconn"
 	"github.com/mailsync/mailsync/sync/sink"
 )
 
@@ -16,7 +17,7 @@ import (
 // UID. Every round commits what was acknowledged in one transaction, so a
 // crash re-delivers at most the round in flight, which the sink dedupes by
 // key.
-func (f *folderWorker) deliverBatch(ctx context.Context, b *batch, validity uint32) error {
+func (f *folderWorker) deliverBatch(ctx context.Context, conn *imapconn.Conn, b *batch, validity uint32) error {
 	for _, it := range b.items {
 		if it.action != actDeliver {
 			it.done = true
@@ -75,6 +76,7 @@ func (f *folderWorker) deliverBatch(ctx context.Context, b *batch, validity uint
 			if failing {
 				f.log.Info("sink recovered", "attempts", attempt)
 			}
+			f.storeLogged(ctx, conn, b.loggedUIDs(), true)
 			return nil
 		}
 		if d := bo.next(); d > wait {
@@ -185,6 +187,12 @@ func (f *folderWorker) record(tx *store.Tx, it *item, prov sink.Provenance, now 
 			e.Records = it.msg.Match.Records
 		}
 		e.Provenance = appendProvenance(e.Provenance, prov)
+		// The flags the message had when logged: a later flags event is
+		// sent only when the user changes them.
+		if e.Events == nil {
+			e.Events = map[string]string{}
+		}
+		e.Events["flags"] = systemFlags(it.flags)
 		if err := tx.PutLedger(it.key, e); err != nil {
 			return err
 		}

@@ -184,8 +184,14 @@ func (f *folderWorker) syncOnce(ctx context.Context, conn *imapconn.Conn) error 
 	if sel.UIDNext == 0 {
 		return errors.New("select: server sent no UIDNEXT")
 	}
+	before := st
 	if st.LastUID < top {
 		if err := f.catchUp(ctx, conn, st.LastUID, top, sel.UIDValidity); err != nil {
+			return err
+		}
+	}
+	if sel.HighestModSeq == 0 || sel.HighestModSeq != before.HighestModSeq {
+		if err := f.watchFlags(ctx, conn, sel.UIDValidity, before); err != nil {
 			return err
 		}
 	}
@@ -209,13 +215,16 @@ func (f *folderWorker) syncOnce(ctx context.Context, conn *imapconn.Conn) error 
 	return nil
 }
 
-// selectFolder opens the folder read-only (EXAMINE would do, but SELECT
-// ... (READ-ONLY) keeps CONDSTORE working on every server).
+// selectFolder opens the folder (with CONDSTORE when the server has it) and
+// notes whether the logged keyword can be written back.
 func (f *folderWorker) selectFolder(ctx context.Context, conn *imapconn.Conn) (*imap.SelectData, error) {
 	var sel *imap.SelectData
 	err := conn.Do(ctx, "select", func(c *imapclient.Client) error {
 		var err error
-		sel, err = c.Select(f.name, &imap.SelectOptions{ReadOnly: true, CondStore: conn.Caps().Has(imap.CapCondStore)}).Wait()
+		// Read-write only when the logged keyword is written back: STORE
+		// needs it. Fetches are BODY.PEEK either way, so \Seen never changes.
+		readOnly := f.sup.conf().Sync.LoggedKeyword == "off"
+		sel, err = c.Select(f.name, &imap.SelectOptions{ReadOnly: readOnly, CondStore: conn.Caps().Has(imap.CapCondStore)}).Wait()
 		return err
 	})
 	if err != nil {
@@ -224,6 +233,7 @@ func (f *folderWorker) selectFolder(ctx context.Context, conn *imapconn.Conn) (*
 	if sel.UIDValidity == 0 {
 		return nil, errors.New("select: server sent no UIDVALIDITY (RFC 9051 §2.3.1.1 requires it)")
 	}
+	f.noteWriteBack(sel)
 	return sel, nil
 }
 
@@ -312,7 +322,7 @@ func (f *folderWorker) catchUp(ctx context.Context, conn *imapconn.Conn, from, t
 	}()
 	var deliverErr error
 	for b := range batches {
-		if deliverErr = f.deliverBatch(ctx, b, validity); deliverErr != nil {
+		if deliverErr = f.deliverBatch(ctx, conn, b, validity); deliverErr != nil {
 			cancel()
 			break
 		}

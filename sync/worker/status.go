@@ -31,6 +31,9 @@ type FolderStatus struct {
 	LastErrorAt       time.Time `json:"last_error_at,omitzero"`
 	ConsecutiveErrors int       `json:"consecutive_errors,omitempty"`
 	LastSync          time.Time `json:"last_sync,omitzero"`
+	// WriteBack is "on", or "off: <reason>" when the logged keyword cannot
+	// be stored in this folder.
+	WriteBack string `json:"write_back,omitempty"`
 }
 
 // AccountStatus is a point-in-time view of one account.

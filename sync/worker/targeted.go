@@ -38,7 +38,7 @@ func (f *folderWorker) processUIDs(ctx context.Context, conn *imapconn.Conn, val
 			if err := f.prepare(ctx, conn, part); err != nil {
 				return err
 			}
-			if err := f.deliverBatch(ctx, part, validity); err != nil {
+			if err := f.deliverBatch(ctx, conn, part, validity); err != nil {
 				return err
 			}
 			done(part)

@@ -1,0 +1,104 @@
+package worker_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/mailsync/mailsync/sync/dovecottest"
+)
+
+func events(t *testing.T, r *rig) map[string][]jsonlLine {
+	t.Helper()
+	out := map[string][]jsonlLine{}
+	readJSONL(t, r.dir+"/messages.jsonl", func(l jsonlLine) { out[l.Event] = append(out[l.Event], l) })
+	return out
+}
+
+func storeFlags(t *testing.T, srv *dovecottest.Server, folder string, uid imap.UID, op imap.StoreFlagsOp, flags ...imap.Flag) {
+	t.Helper()
+	c := srv.Dial(t, dovecottest.DefaultUser)
+	if _, err := c.Select(folder, nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Store(imap.UIDSetNum(uid), &imap.StoreFlags{Op: op, Flags: flags}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.Logout().Wait()
+}
+
+// TestLoggedKeywordAndUserActions: after delivery another client sees
+// $CRMLogged and the daemon's own STORE causes no re-delivery; marking a
+// logged message $CRMPrivate sends one retract; \Flagged sends one flags
+// event.
+func TestLoggedKeywordAndUserActions(t *testing.T) {
+	srv := dovecottest.Start(t)
+	srv.SeedMaildir(t, dovecottest.DefaultUser, "INBOX", generate(31, 5, "alice"))
+	r := newRig(t, srv, rigOptions{accounts: map[string]string{"alice": dovecottest.DefaultUser}, folders: []string{"inbox"}})
+	r.start()
+	waitFor(t, 30*time.Second, "5 deliveries", func() bool { return len(events(t, r)["message"]) == 5 })
+	waitFor(t, 10*time.Second, "$CRMLogged on every message", func() bool {
+		for _, fl := range srv.Flags(t, dovecottest.DefaultUser, "INBOX") {
+			if !slices.Contains(fl, "$CRMLogged") {
+				return false
+			}
+		}
+		return true
+	})
+	if got := r.sup.Status()[0].Folders[0].WriteBack; got != "on" {
+		t.Fatalf("write-back = %q, want on", got)
+	}
+
+	storeFlags(t, srv, "INBOX", 2, imap.StoreFlagsAdd, "$CRMPrivate")
+	waitFor(t, 15*time.Second, "retract event", func() bool { return len(events(t, r)["retract"]) == 1 })
+	storeFlags(t, srv, "INBOX", 3, imap.StoreFlagsAdd, imap.FlagFlagged)
+	waitFor(t, 15*time.Second, "flags event", func() bool { return len(events(t, r)["flags"]) == 1 })
+	waitFor(t, 10*time.Second, "$CRMLogged removed from the retracted message", func() bool {
+		return !slices.Contains(srv.Flags(t, dovecottest.DefaultUser, "INBOX")[2], "$CRMLogged")
+	})
+	r.stop()
+
+	// After a restart nothing is logged again, retracted or not.
+	r.start()
+	time.Sleep(1500 * time.Millisecond)
+	r.stop()
+	ev := events(t, r)
+	if got := len(ev["message"]); got != 5 {
+		t.Errorf("%d message events after restart, want 5 (no re-delivery)", got)
+	}
+	if got := len(ev["retract"]); got != 1 {
+		t.Errorf("%d retract events, want 1", got)
+	}
+	if got := len(ev["flags"]); got != 1 {
+		t.Errorf("%d flags events, want 1 (the daemon's own STORE is not a user change)", got)
+	}
+	if fl := ev["flags"][0]; !strings.Contains(fl.Key, ":flags:") {
+		t.Errorf("flags event key %q is not derived from the message key", fl.Key)
+	}
+}
+
+// TestSelectiveCaptureByKeyword: in selective mode nothing is logged until
+// the user sets $CRMLog in any mail client; then exactly that message is.
+func TestSelectiveCaptureByKeyword(t *testing.T) {
+	srv := dovecottest.Start(t)
+	srv.SeedMaildir(t, dovecottest.DefaultUser, "INBOX", generate(41, 6, "alice"))
+	r := newRig(t, srv, rigOptions{accounts: map[string]string{"alice": dovecottest.DefaultUser}, folders: []string{"inbox"}})
+	r.cfg.Accounts[0].Matcher.Capture = "selective"
+	r.start()
+	waitFor(t, 30*time.Second, "catch-up", func() bool { return r.cursor("alice", "INBOX").LastUID == 6 })
+	if got := len(r.jsonlKeys()); got != 0 {
+		t.Fatalf("selective mode delivered %d messages before any was marked", got)
+	}
+	storeFlags(t, srv, "INBOX", 4, imap.StoreFlagsAdd, "$CRMLog")
+	waitFor(t, 15*time.Second, "the marked message", func() bool { return len(r.jsonlKeys()) == 1 })
+	time.Sleep(500 * time.Millisecond)
+	r.stop()
+	var uid uint32
+	readJSONL(t, r.dir+"/messages.jsonl", func(l jsonlLine) { uid = l.Provenance[0].UID })
+	if got := len(r.jsonlKeys()); got != 1 || uid != 4 {
+		t.Fatalf("sink holds %d messages (uid %d), want exactly uid 4", got, uid)
+	}
+}
