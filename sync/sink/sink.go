@@ -24,6 +24,10 @@ const (
 	EventFlags EventType = "flags"
 	// EventDeleted reports that the last mailbox copy was expunged.
 	EventDeleted EventType = "deleted"
+	// EventProvenance reports another mailbox copy of a logged message (a
+	// colleague's mailbox, or a folder the message was moved to): the CRM
+	// adds it to the activity's provenance; it is never a second activity.
+	EventProvenance EventType = "provenance"
 )
 
 // Direction of a message relative to the organisation that owns the mailboxes.

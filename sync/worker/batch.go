@@ -45,6 +45,9 @@ type item struct {
 	receipt  sink.Receipt
 	err      error
 	isLogged bool // written to the store
+	// lateProvenance: delivered concurrently with another mailbox's copy;
+	// a provenance event is owed after the commit.
+	lateProvenance bool
 }
 
 func (it *item) recorded() bool { return it.isLogged }

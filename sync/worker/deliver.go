@@ -19,7 +19,7 @@ import (
 // key.
 func (f *folderWorker) deliverBatch(ctx context.Context, conn *imapconn.Conn, b *batch, validity uint32) error {
 	for _, it := range b.items {
-		if it.action != actDeliver {
+		if it.msg == nil || (it.action != actDeliver && it.action != actDuplicate) {
 			it.done = true
 		} else {
 			it.msg.Provenance = []sink.Provenance{f.provenance(it.uid, validity)}
@@ -58,6 +58,11 @@ func (f *folderWorker) deliverBatch(ctx context.Context, conn *imapconn.Conn, b 
 				switch {
 				case r.Err == nil:
 					it.done, it.receipt = true, r.Receipt
+				case sink.IsPermanent(r.Err) && it.action == actDuplicate:
+					// The activity exists; a refused provenance update is
+					// logged, not parked.
+					it.done = true
+					f.log.Warn("the sink refused a provenance update", "uid", it.uid, "error", r.Err)
 				case sink.IsPermanent(r.Err):
 					it.done, it.action, it.err = true, actDeadLetter, r.Err
 					it.reason = "sink refused: " + r.Err.Error()
@@ -164,6 +169,7 @@ func (f *folderWorker) commit(b *batch, validity uint32, attempt int) error {
 		}
 	}
 	f.sup.metrics.addOutcomes(acct, delta, dups)
+	f.sendLateProvenance(b, validity)
 	if !b.targeted {
 		f.noteCursor(b.ackedThrough())
 	}
@@ -177,6 +183,12 @@ func (f *folderWorker) record(tx *store.Tx, it *item, prov sink.Provenance, now 
 		e, _, err := tx.Ledger(it.key)
 		if err != nil {
 			return err
+		}
+		// Another mailbox delivered the same message at the same moment
+		// (both fetched it before either committed): the sink kept one
+		// activity by key; this copy still owes the CRM its provenance.
+		if e.Status == store.StatusDelivered && !hasCopyIn(e.Provenance, prov.Account, prov.Folder) {
+			it.lateProvenance = true
 		}
 		if e.FirstSeen.IsZero() {
 			e.FirstSeen = now
@@ -263,4 +275,36 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+func hasCopyIn(ps []sink.Provenance, account, folder string) bool {
+	for _, p := range ps {
+		if p.Account == account && p.Folder == folder {
+			return true
+		}
+	}
+	return false
+}
+
+// sendLateProvenance sends the provenance events of copies that raced
+// another mailbox to the first delivery. Best effort: the ledger already
+// has the provenance; a failure is logged for the operator.
+func (f *folderWorker) sendLateProvenance(b *batch, validity uint32) {
+	var evs []*sink.Message
+	for _, it := range b.items {
+		if !it.lateProvenance {
+			continue
+		}
+		it.lateProvenance = false
+		evs = append(evs, &sink.Message{
+			Key: it.key + ":provenance:" + f.acct.cfg.ID + "/" + f.name, Event: sink.EventProvenance,
+			Provenance: []sink.Provenance{f.provenance(it.uid, validity)}, MessageID: it.messageID,
+		})
+	}
+	if len(evs) == 0 {
+		return
+	}
+	if err := f.deliverEvents(f.sup.hardCtx, evs); err != nil {
+		f.log.Warn("provenance update not delivered; the ledger has it", "count", len(evs), "error", err)
+	}
 }

@@ -144,9 +144,12 @@ func (f *folderWorker) fetchBodyChunk(ctx context.Context, conn *imapconn.Conn, 
 }
 
 // alreadyLogged reports which keys the ledger has as delivered (or
-// retracted by the user): those copies only add provenance.
+// retracted by the user): those copies only add provenance. The value says
+// whether the ledger already has a copy in this folder (a re-scan after a
+// UIDVALIDITY change), which needs no event.
 func (f *folderWorker) alreadyLogged(items []*item) (map[string]bool, error) {
 	seen := make(map[string]bool)
+	acct := f.acct.cfg.ID
 	err := f.sup.store.View(func(tx *store.Tx) error {
 		for _, it := range items {
 			if it.key == "" {
@@ -157,7 +160,7 @@ func (f *folderWorker) alreadyLogged(items []*item) (map[string]bool, error) {
 				return err
 			}
 			if ok && (e.Status == store.StatusDelivered || e.Status == store.StatusRetracted) {
-				seen[it.key] = true
+				seen[it.key] = hasCopyIn(e.Provenance, acct, f.name)
 			}
 		}
 		return nil

@@ -380,8 +380,20 @@ func (f *folderWorker) prepare(ctx context.Context, conn *imapconn.Conn, b *batc
 		return err
 	}
 	for _, it := range b.items {
-		if it.action == actDeliver && seen[it.key] {
-			it.action, it.needBody = actDuplicate, false
+		here, logged := seen[it.key]
+		if it.action != actDeliver || !logged {
+			continue
+		}
+		msg := it.msg
+		it.action, it.needBody, it.msg = actDuplicate, false, nil
+		if !here {
+			// A copy in another mailbox or folder: one provenance event per
+			// (message, account, folder), keyed so a retry is idempotent.
+			it.msg = &sink.Message{
+				Key:       it.key + ":provenance:" + f.acct.cfg.ID + "/" + f.name,
+				Event:     sink.EventProvenance,
+				MessageID: msg.MessageID, Direction: msg.Direction, Date: msg.Date, Subject: msg.Subject,
+			}
 		}
 	}
 	return f.fetchBodies(ctx, conn, b.items)

@@ -24,15 +24,16 @@ import (
 // rig is a running pipeline against a test Dovecot: config, state file,
 // sink and supervisor, all owned by the test.
 type rig struct {
-	t      testing.TB
-	srv    *dovecottest.Server
-	dir    string
-	cfg    *config.Config
-	store  *store.Store
-	sink   sink.Sink
-	sup    *worker.Supervisor
-	cancel context.CancelFunc
-	events chan worker.Event
+	t         testing.TB
+	srv       *dovecottest.Server
+	dir       string
+	cfg       *config.Config
+	store     *store.Store
+	sink      sink.Sink
+	sup       *worker.Supervisor
+	cancel    context.CancelFunc
+	events    chan worker.Event
+	directory matcher.Directory
 }
 
 type rigOptions struct {
@@ -43,6 +44,8 @@ type rigOptions struct {
 	sinkYAML string
 	// extra is appended to the config (e.g. a sync: section).
 	extra string
+	// directory answers the matcher's look-ups (default: knows nobody).
+	directory matcher.Directory
 }
 
 // allCaptured is a matcher policy that logs every message, so a test can
@@ -84,7 +87,10 @@ func newRig(t testing.TB, srv *dovecottest.Server, o rigOptions) *rig {
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, b.String())
 	}
-	r := &rig{t: t, srv: srv, dir: dir, cfg: cfg, events: make(chan worker.Event, 100000)}
+	r := &rig{t: t, srv: srv, dir: dir, cfg: cfg, events: make(chan worker.Event, 100000), directory: o.directory}
+	if r.directory == nil {
+		r.directory = emptyDir{}
+	}
 	return r
 }
 
@@ -102,7 +108,7 @@ func (r *rig) start() {
 			r.t.Fatal(err)
 		}
 	}
-	m, err := matcher.New(r.cfg.Matcher.Config, emptyDir{}, nil)
+	m, err := matcher.New(r.cfg.Matcher.Config, r.directory, threadIndex{r.store})
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -232,3 +238,49 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 var _ = jsonl.Open
+
+// threadIndex adapts the state file to the matcher, as the daemon does.
+type threadIndex struct{ st *store.Store }
+
+func (ti threadIndex) ThreadRecords(_ context.Context, ids []string) ([]matcher.Record, error) {
+	recs, err := ti.st.ThreadRecords(ids)
+	out := make([]matcher.Record, len(recs))
+	for i, r := range recs {
+		out[i] = matcher.Record{Kind: matcher.Kind(r.Kind), ID: r.ID, Name: r.Name}
+	}
+	return out, err
+}
+
+// mapDir is a directory with fixed answers.
+type mapDir map[string][]matcher.Record
+
+func (d mapDir) LookupEmails(_ context.Context, emails []string) (map[string][]matcher.Record, error) {
+	out := map[string][]matcher.Record{}
+	for _, e := range emails {
+		if r, ok := d[e]; ok {
+			out[e] = r
+		}
+	}
+	return out, nil
+}
+func (d mapDir) LookupDomains(context.Context, []string) (map[string][]matcher.Record, error) {
+	return nil, nil
+}
+
+// readJSONLRaw decodes the line with the given key into v.
+func readJSONLRaw(t testing.TB, path, key string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, `{"key":"`+key+`"`) {
+			if err := json.Unmarshal([]byte(line), v); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+	t.Fatalf("no line with key %s", key)
+}
