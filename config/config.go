@@ -79,6 +79,10 @@ type Sync struct {
 	// FlagScanWindow bounds the periodic FLAGS scan on servers without
 	// CONDSTORE: only the newest this-many messages are watched.
 	FlagScanWindow int `mapstructure:"flag_scan_window"`
+	// ExpungeGrace is how long an expunged copy waits before the CRM is
+	// told the message is deleted, so a MOVE to another synced folder (an
+	// expunge here, a new copy there) is recognised as a move.
+	ExpungeGrace time.Duration `mapstructure:"expunge_grace"`
 }
 
 // Sink selects the CRM adapter. Each adapter decodes and validates its own
@@ -145,6 +149,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("sync.shutdown_grace", 20*time.Second)
 	v.SetDefault("sync.logged_keyword", "$CRMLogged")
 	v.SetDefault("sync.flag_scan_window", 2000)
+	v.SetDefault("sync.expunge_grace", 30*time.Second)
 	v.SetDefault("sink.type", "jsonl")
 }
 

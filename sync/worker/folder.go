@@ -34,6 +34,7 @@ type folderWorker struct {
 
 	mu     stdsync.Mutex
 	status FolderStatus
+	gone   map[uint32]goneCopy // expunged copies waiting out the grace period
 }
 
 func newFolderWorker(sup *Supervisor, acct *accountWorker, name, role string) *folderWorker {
@@ -141,7 +142,12 @@ func (f *folderWorker) idle(ctx context.Context, conn *imapconn.Conn) error {
 		if err != nil {
 			return fmt.Errorf("idle: %w", err)
 		}
-		t := time.NewTimer(window)
+		wait := window
+		if next := f.nextGoneDeadline(); !next.IsZero() {
+			// Wake when an expunged copy's grace ends, to settle it.
+			wait = min(wait, max(time.Until(next), 10*time.Millisecond))
+		}
+		t := time.NewTimer(wait)
 		defer t.Stop()
 		select {
 		case <-f.wake:
@@ -194,6 +200,12 @@ func (f *folderWorker) syncOnce(ctx context.Context, conn *imapconn.Conn) error 
 		if err := f.watchFlags(ctx, conn, sel.UIDValidity, before); err != nil {
 			return err
 		}
+	}
+	if err := f.detectExpunges(ctx, conn, top); err != nil {
+		return err
+	}
+	if err := f.settleExpunges(ctx, sel.UIDValidity); err != nil {
+		return err
 	}
 	err = f.sup.store.Update(func(tx *store.Tx) error {
 		cur, err := tx.Folder(f.acct.cfg.ID, f.name)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/mailsync/mailsync/store"
 	"github.com/mailsync/mailsync/sync/dovecottest"
 )
 
@@ -100,5 +101,62 @@ func TestSelectiveCaptureByKeyword(t *testing.T) {
 	readJSONL(t, r.dir+"/messages.jsonl", func(l jsonlLine) { uid = l.Provenance[0].UID })
 	if got := len(r.jsonlKeys()); got != 1 || uid != 4 {
 		t.Fatalf("sink holds %d messages (uid %d), want exactly uid 4", got, uid)
+	}
+}
+
+// TestMoveAndDelete: another client MOVEs a logged message from INBOX to
+// Archive (both synced): no second activity, provenance follows it. It then
+// deletes and expunges it: one deleted event.
+func TestMoveAndDelete(t *testing.T) {
+	srv := dovecottest.Start(t)
+	srv.SeedMaildir(t, dovecottest.DefaultUser, "INBOX", generate(51, 3, "alice"))
+	srv.CreateFolder(t, dovecottest.DefaultUser, "Archive")
+	r := newRig(t, srv, rigOptions{accounts: map[string]string{"alice": dovecottest.DefaultUser}, folders: []string{"inbox", "archive"},
+		extra: "sync: {retry_min: 50ms, retry_max: 1s, expunge_grace: 1s}\n"})
+	r.start()
+	waitFor(t, 30*time.Second, "3 deliveries", func() bool { return len(events(t, r)["message"]) == 3 })
+	moved := events(t, r)["message"][0]
+	if moved.Provenance[0].Folder != "INBOX" {
+		t.Fatalf("first message came from %s", moved.Provenance[0].Folder)
+	}
+
+	c := srv.Dial(t, dovecottest.DefaultUser)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Move(imap.UIDSetNum(imap.UID(moved.Provenance[0].UID)), "Archive").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "provenance follows the move", func() bool {
+		var e store.LedgerEntry
+		r.store.View(func(tx *store.Tx) error { e, _, _ = tx.Ledger(moved.Key); return nil })
+		return len(e.Provenance) == 1 && e.Provenance[0].Folder == "Archive"
+	})
+	ev := events(t, r)
+	if got := len(ev["message"]); got != 3 {
+		t.Fatalf("%d message events after the move, want 3 (no second activity)", got)
+	}
+	if got := len(ev["deleted"]); got != 0 {
+		t.Fatalf("a move produced %d deleted events", got)
+	}
+
+	if _, err := c.Select("Archive", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Store(imap.UIDSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Expunge().Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "deleted event", func() bool { return len(events(t, r)["deleted"]) == 1 })
+	time.Sleep(1500 * time.Millisecond)
+	r.stop()
+	ev = events(t, r)
+	if got := len(ev["deleted"]); got != 1 || ev["deleted"][0].Key != moved.Key+":deleted" {
+		t.Fatalf("deleted events %+v, want one for %s", ev["deleted"], moved.Key)
+	}
+	if got := len(ev["message"]); got != 3 {
+		t.Fatalf("%d message events, want 3", got)
 	}
 }
