@@ -36,17 +36,17 @@ func BenchmarkCatchUp(b *testing.B) {
 	bare := bareEnvelopeFetch(b, srv, total) // also warms Dovecot's index
 	b.ReportMetric(float64(total)/bare.Seconds(), "bare-envelope-msgs/s")
 
-	for _, batch := range []int{256, 1000} {
-		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) { catchUp(b, srv, batch, total, bytes) })
+	for _, kw := range []string{"off", "$CRMLogged"} {
+		b.Run("keyword="+kw, func(b *testing.B) { catchUp(b, srv, kw, total, bytes) })
 	}
 }
 
-func catchUp(b *testing.B, srv *dovecottest.Server, batch, total int, bytes int64) {
+func catchUp(b *testing.B, srv *dovecottest.Server, keyword string, total int, bytes int64) {
 	var elapsed time.Duration
 	for range b.N {
 		b.StopTimer()
 		r := newRig(b, srv, rigOptions{accounts: map[string]string{"alice": dovecottest.DefaultUser}, folders: []string{"inbox"},
-			extra: fmt.Sprintf("sync: {batch_size: %d, retry_min: 50ms, retry_max: 1s}\n", batch)})
+			extra: fmt.Sprintf("sync: {logged_keyword: %q, retry_min: 50ms, retry_max: 1s}\n", keyword)})
 		b.StartTimer()
 		start := time.Now()
 		r.start()
