@@ -222,3 +222,15 @@ func Names() []string {
 	sort.Strings(names)
 	return names
 }
+
+// Unlinker is implemented by adapters whose CRM can report activities a
+// user unlinked from their records. The daemon polls it, takes the logged
+// keyword off every mailbox copy (it never deletes mail) and remembers the
+// message as retracted so it is not logged again.
+type Unlinker interface {
+	// Unlinked returns message keys unlinked since the last call that was
+	// acknowledged. A non-nil error is transient.
+	Unlinked(ctx context.Context) ([]string, error)
+	// AckUnlinked confirms keys were handled, so they are not returned again.
+	AckUnlinked(ctx context.Context, keys []string) error
+}

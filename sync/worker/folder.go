@@ -32,9 +32,10 @@ type folderWorker struct {
 	// may only signal: a command issued from there would deadlock.
 	wake chan struct{}
 
-	mu     stdsync.Mutex
-	status FolderStatus
-	gone   map[uint32]goneCopy // expunged copies waiting out the grace period
+	mu      stdsync.Mutex
+	status  FolderStatus
+	gone    map[uint32]goneCopy // expunged copies waiting out the grace period
+	unlinks []uint32            // copies whose logged keyword must go (unlinked in the CRM)
 }
 
 func newFolderWorker(sup *Supervisor, acct *accountWorker, name, role string) *folderWorker {
@@ -207,6 +208,7 @@ func (f *folderWorker) syncOnce(ctx context.Context, conn *imapconn.Conn) error 
 	if err := f.settleExpunges(ctx, sel.UIDValidity); err != nil {
 		return err
 	}
+	f.applyUnlinks(ctx, conn)
 	err = f.sup.store.Update(func(tx *store.Tx) error {
 		cur, err := tx.Folder(f.acct.cfg.ID, f.name)
 		if err != nil {

@@ -109,6 +109,10 @@ func (s *Supervisor) Start(ctx context.Context) {
 	}
 	s.mu.Unlock()
 	s.resumeBackfills()
+	if u, ok := s.sink.(sink.Unlinker); ok {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.pollUnlinks(ctx, u) }()
+	}
 	s.log.Info("started", "accounts", len(s.conf().Accounts))
 }
 

@@ -160,3 +160,35 @@ func TestMoveAndDelete(t *testing.T) {
 		t.Fatalf("%d message events, want 3", got)
 	}
 }
+
+// TestUnlinkInCRMRemovesKeywordOnly: an activity unlinked in the CRM loses
+// $CRMLogged on the server; the mail stays, and it is not logged again
+// after a restart.
+func TestUnlinkInCRMRemovesKeywordOnly(t *testing.T) {
+	srv := dovecottest.Start(t)
+	srv.SeedMaildir(t, dovecottest.DefaultUser, "INBOX", generate(91, 2, "alice"))
+	r := newRig(t, srv, rigOptions{accounts: map[string]string{"alice": dovecottest.DefaultUser}, folders: []string{"inbox"}})
+	r.start()
+	waitFor(t, 30*time.Second, "2 deliveries", func() bool { return len(events(t, r)["message"]) == 2 })
+	waitFor(t, 10*time.Second, "$CRMLogged", func() bool {
+		return slices.Contains(srv.Flags(t, dovecottest.DefaultUser, "INBOX")[1], "$CRMLogged")
+	})
+	key := events(t, r)["message"][0].Key
+	uid := imap.UID(events(t, r)["message"][0].Provenance[0].UID)
+	if err := r.sup.Unlink(key); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "keyword removed", func() bool {
+		return !slices.Contains(srv.Flags(t, dovecottest.DefaultUser, "INBOX")[uid], "$CRMLogged")
+	})
+	r.stop()
+	if got := len(srv.Flags(t, dovecottest.DefaultUser, "INBOX")); got != 2 {
+		t.Fatalf("INBOX holds %d messages after the unlink, want 2 (mail is never deleted)", got)
+	}
+	r.start()
+	time.Sleep(time.Second)
+	r.stop()
+	if got := len(events(t, r)["message"]); got != 2 {
+		t.Fatalf("%d message events after restart, want 2", got)
+	}
+}
