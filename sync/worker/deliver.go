@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/mailsync/mailsync/store"
-	"github.com/mailsync/mailsync/sync/imapconn"
 	"github.com/mailsync/mailsync/sync/sink"
 )
 
@@ -17,7 +16,12 @@ import (
 // UID. Every round commits what was acknowledged in one transaction, so a
 // crash re-delivers at most the round in flight, which the sink dedupes by
 // key.
-func (f *folderWorker) deliverBatch(ctx context.Context, conn *imapconn.Conn, b *batch, validity uint32) error {
+//
+// It returns the UIDs now in the CRM, for the logged-keyword write-back,
+// which the caller does once per catch-up rather than once per batch: on
+// Maildir servers every keyword change renames a file, and that must not
+// sit on the delivery path.
+func (f *folderWorker) deliverBatch(ctx context.Context, b *batch, validity uint32) ([]uint32, error) {
 	for _, it := range b.items {
 		if it.msg == nil || (it.action != actDeliver && it.action != actDuplicate) {
 			it.done = true
@@ -37,7 +41,7 @@ func (f *folderWorker) deliverBatch(ctx context.Context, conn *imapconn.Conn, b 
 		var wait time.Duration
 		var lastErr error
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 		if len(pending) > 0 {
 			msgs := make([]*sink.Message, len(pending))
@@ -51,7 +55,7 @@ func (f *folderWorker) deliverBatch(ctx context.Context, conn *imapconn.Conn, b 
 			results := sink.DeliverAll(f.sup.hardCtx, f.sup.sink, msgs)
 			f.sup.metrics.observeSink(f.acct.cfg.ID, time.Since(start), len(msgs))
 			if err := f.sup.hardCtx.Err(); err != nil {
-				return err
+				return nil, err
 			}
 			for i, r := range results {
 				it := pending[i]
@@ -75,14 +79,13 @@ func (f *folderWorker) deliverBatch(ctx context.Context, conn *imapconn.Conn, b 
 			}
 		}
 		if err := f.commit(b, validity, attempt); err != nil {
-			return err
+			return nil, err
 		}
 		if lastErr == nil {
 			if failing {
 				f.log.Info("sink recovered", "attempts", attempt)
 			}
-			f.storeLogged(ctx, conn, b.loggedUIDs(), true)
-			return nil
+			return b.loggedUIDs(), nil
 		}
 		if d := bo.next(); d > wait {
 			wait = d
@@ -95,7 +98,7 @@ func (f *folderWorker) deliverBatch(ctx context.Context, conn *imapconn.Conn, b 
 		failing = true
 		f.setState(StateSinkRetry, lastErr)
 		if !sleep(ctx, wait) {
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
 }

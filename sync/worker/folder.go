@@ -335,20 +335,26 @@ func (f *folderWorker) catchUp(ctx context.Context, conn *imapconn.Conn, from, t
 		fetchErr <- f.produce(ctx, conn, from, top, batches)
 	}()
 	var deliverErr error
+	var logged []uint32
 	for b := range batches {
-		if deliverErr = f.deliverBatch(ctx, conn, b, validity); deliverErr != nil {
+		var uids []uint32
+		if uids, deliverErr = f.deliverBatch(ctx, b, validity); deliverErr != nil {
 			cancel()
 			break
 		}
+		logged = append(logged, uids...)
 	}
 	cancel()
 	for range batches { // let the producer finish its send
 	}
 	wg.Wait()
-	if deliverErr != nil {
-		return deliverErr
+	if deliverErr == nil {
+		deliverErr = <-fetchErr
 	}
-	return <-fetchErr
+	// Whatever was delivered gets its keyword, even if a later batch failed
+	// or a graceful stop began (bounded by the stop grace).
+	f.storeLogged(f.sup.hardCtx, conn, logged, true)
+	return deliverErr
 }
 
 func (f *folderWorker) produce(ctx context.Context, conn *imapconn.Conn, from, top uint32, out chan<- *batch) error {

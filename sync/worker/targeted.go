@@ -38,9 +38,11 @@ func (f *folderWorker) processUIDs(ctx context.Context, conn *imapconn.Conn, val
 			if err := f.prepare(ctx, conn, part); err != nil {
 				return err
 			}
-			if err := f.deliverBatch(ctx, conn, part, validity); err != nil {
+			logged, err := f.deliverBatch(ctx, part, validity)
+			if err != nil {
 				return err
 			}
+			f.storeLogged(ctx, conn, logged, true)
 			done(part)
 		}
 	}
