@@ -192,3 +192,25 @@ func TestUnlinkInCRMRemovesKeywordOnly(t *testing.T) {
 		t.Fatalf("%d message events after restart, want 2", got)
 	}
 }
+
+// TestNoKeywordSupport: where PERMANENTFLAGS has no \*, status says the
+// write-back is off for that folder, and sync goes on.
+func TestNoKeywordSupport(t *testing.T) {
+	srv := dovecottest.Start(t, dovecottest.WithKeywordsDisabled())
+	srv.SeedMaildir(t, dovecottest.DefaultUser, "INBOX", generate(95, 3, "alice"))
+	r := newRig(t, srv, rigOptions{accounts: map[string]string{"alice": dovecottest.DefaultUser}, folders: []string{"inbox"}})
+	r.start()
+	waitFor(t, 30*time.Second, "3 deliveries", func() bool { return len(r.jsonlKeys()) == 3 })
+	wb := r.sup.Status()[0].Folders[0].WriteBack
+	srv.Append(t, dovecottest.DefaultUser, "INBOX", []byte(customerMail))
+	waitFor(t, 15*time.Second, "live delivery continues", func() bool { return len(r.jsonlKeys()) == 4 })
+	r.stop()
+	if !strings.HasPrefix(wb, "off:") || !strings.Contains(wb, `\*`) {
+		t.Fatalf("write-back status %q, want off with the PERMANENTFLAGS reason", wb)
+	}
+	for uid, fl := range srv.Flags(t, dovecottest.DefaultUser, "INBOX") {
+		if slices.Contains(fl, "$CRMLogged") {
+			t.Fatalf("uid %d got the keyword on a server that refuses keywords", uid)
+		}
+	}
+}
