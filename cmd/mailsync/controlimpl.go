@@ -211,5 +211,14 @@ func (d *daemon) reload() (*control.ReloadResult, error) {
 		return nil, fmt.Errorf("reload refused, the running configuration stays: %w", err)
 	}
 	d.cfg = cfg
+	// A reload is how an admin says "try again" after fixing an OAuth2
+	// client or logging in anew: clear the reauth-needed state.
+	if d.tokens != nil {
+		for _, a := range cfg.Accounts {
+			if a.Auth == "oauth2" {
+				d.tokens.Reset(a.ID)
+			}
+		}
+	}
 	return &control.ReloadResult{Added: added, Removed: removed, Restarted: restarted, Unchanged: unchanged}, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/mailsync/mailsync/matcher"
 	"github.com/mailsync/mailsync/matcher/filedir"
 	"github.com/mailsync/mailsync/store"
+	"github.com/mailsync/mailsync/sync/oauth"
 	"github.com/mailsync/mailsync/sync/sink"
 	_ "github.com/mailsync/mailsync/sync/sink/jsonl"   // registers "jsonl"
 	_ "github.com/mailsync/mailsync/sync/sink/webhook" // registers "webhook"
@@ -33,6 +34,7 @@ type daemon struct {
 	// cfgPath is the file reload re-reads; started is for status.
 	cfgPath string
 	started time.Time
+	tokens  *oauth.Manager
 }
 
 // daemonOptions let the demo watch outcomes.
@@ -65,6 +67,12 @@ func openDaemon(cfg *config.Config, log *slog.Logger, opts daemonOptions) (_ *da
 		return nil, err
 	}
 	d.closers = append(d.closers, d.store.Close)
+	tokens, err := oauth.New(cfg, oauth.Options{Store: d.store, Logger: log, Registerer: d.registry})
+	d.tokens = tokens
+	if err != nil {
+		return nil, err
+	}
+	d.closers = append(d.closers, tokens.Close)
 	d.sink, err = sink.New(cfg.Sink.Type, cfg.SinkSettings())
 	if err != nil {
 		return nil, fmt.Errorf("sink.%s: %w", cfg.Sink.Type, err)
@@ -74,7 +82,7 @@ func openDaemon(cfg *config.Config, log *slog.Logger, opts daemonOptions) (_ *da
 	if err != nil {
 		return nil, err
 	}
-	d.sup, err = worker.New(cfg, worker.Deps{Store: d.store, Sink: d.sink, Matcher: m, Logger: log, Registerer: d.registry, Observer: opts.observer})
+	d.sup, err = worker.New(cfg, worker.Deps{Store: d.store, Sink: d.sink, Matcher: m, Logger: log, Registerer: d.registry, Observer: opts.observer, Authenticator: tokens.Authenticator})
 	if err != nil {
 		return nil, err
 	}

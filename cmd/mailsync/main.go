@@ -68,6 +68,9 @@ func (m *Main) rootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(m.runCommand(), m.demoCommand(), m.versionCommand(), m.matchCommand())
+	root.AddCommand(m.statusCommand(), m.checkCommand(), m.pauseCommand(), m.resumeCommand(), m.resyncCommand(), m.reloadCommand(), m.deadLetterCommand(), m.backfillCommand())
+	root.AddCommand(m.authCommand())
+	root.AddCommand(m.sendCommand())
 	return root
 }
 

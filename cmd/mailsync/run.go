@@ -28,7 +28,7 @@ sync.shutdown_grace); a second signal stops it at once.`,
 				return &exitError{code: 2, err: err}
 			}
 			log := newLogger(cfg.Log, os.Stderr)
-			d, err := openDaemon(cfg, log, daemonOptions{})
+			d, err := openDaemon(cfg, log, daemonOptions{cfgPath: cfgPath})
 			if err != nil {
 				return err
 			}
@@ -36,7 +36,16 @@ sync.shutdown_grace); a second signal stops it at once.`,
 			ctx := cmd.Context()
 			hard, stopSignals := secondSignal(ctx)
 			defer stopSignals()
-			d.runUntil(ctx, hard, nil)
+			// Control socket, admin HTTP server, SIGHUP reloads and systemd
+			// notifications (admin.go); stopped after the workers, so
+			// status answers during a graceful stop.
+			ops, err := d.startOperations(ctx)
+			if err != nil {
+				return err
+			}
+			defer ops.stop()
+			d.runUntil(ctx, hard, ops.started)
+			ops.stop()
 			return d.close()
 		},
 	}

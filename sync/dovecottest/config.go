@@ -207,6 +207,9 @@ func renderConfig(dir string, id identity, o *options, port, tlsPort int) ([]byt
 	if !id.root {
 		d.Chroots = chrootedServices
 	}
+	if err := o.renderOAuth2(dir, &d); err != nil {
+		return nil, err
+	}
 	var buf bytes.Buffer
 	if err := configTemplate.Execute(&buf, d); err != nil {
 		return nil, fmt.Errorf("render dovecot.conf: %w", err)

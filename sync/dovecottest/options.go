@@ -10,6 +10,8 @@ type options struct {
 	noStartTLS bool
 	noKeywords bool
 	extra      []string
+	// oauth2Introspection is set by WithOAuth2 (oauth2.go).
+	oauth2Introspection string
 }
 
 // DefaultUser and DefaultPassword are the account a Server has when no

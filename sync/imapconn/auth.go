@@ -66,14 +66,27 @@ func (e *authError) Error() string {
 
 func (e *authError) Unwrap() error { return e.err }
 
+// CredentialError is implemented by errors from an Authenticator that mean
+// the credentials cannot work until a person acts, though no server said
+// so: an OAuth2 refresh token the identity provider revoked, no token
+// stored yet. CredentialRefused reports whether that is so.
+type CredentialError interface {
+	error
+	CredentialRefused() bool
+}
+
 // IsAuthFailure reports whether err says the server refused the
 // credentials, which retrying will not fix: a NO to LOGIN or AUTHENTICATE
 // during Dial (other than the transient codes UNAVAILABLE, SERVERBUG, LIMIT
-// and INUSE of RFC 5530), or any response code AUTHENTICATIONFAILED or
-// AUTHORIZATIONFAILED.
+// and INUSE of RFC 5530), any response code AUTHENTICATIONFAILED or
+// AUTHORIZATIONFAILED, or a CredentialError that says it is refused.
 func IsAuthFailure(err error) bool {
 	var ae *authError
 	if errors.As(err, &ae) {
+		return true
+	}
+	var ce CredentialError
+	if errors.As(err, &ce) && ce.CredentialRefused() {
 		return true
 	}
 	var ie *imap.Error

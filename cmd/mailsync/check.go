@@ -1,0 +1,403 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/spf13/cobra"
+
+	"github.com/mailsync/mailsync/config"
+	"github.com/mailsync/mailsync/sync/imapconn"
+)
+
+// checkAccountTimeout bounds every check of one account together.
+const checkAccountTimeout = 90 * time.Second
+
+// checkAuthenticator builds the login for accounts whose auth is not
+// "password" (OAuth2 sets it); nil means such accounts fail the login check.
+var checkAuthenticator func(acct *config.Account) (imapconn.Authenticator, error)
+
+func (m *Main) checkCommand() *cobra.Command {
+	var (
+		cfgPath  string
+		account  string
+		sinkTest bool
+	)
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Check the config, the IMAP accounts and the sink",
+		Long: `Check validates the config file, then for every account connects, verifies
+TLS, logs in, lists the server's capabilities and resolves each configured
+folder; finally it checks the sink (jsonl: the file is writable; webhook: the
+endpoint is reachable). It prints one PASS, WARN or FAIL line per check and
+exits non-zero if any check failed. It never prints a secret.
+
+--sink-test also sends one signed test delivery to a webhook sink (event
+"test", key mailsync-check-...). The receiver should accept and ignore it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			r := &checkReport{w: m.Stdout}
+			cfg, err := config.Load(cfgPath)
+			if err != nil {
+				r.fail("config", "%v", err)
+				return r.result()
+			}
+			accounts := cfg.Accounts
+			if account != "" {
+				a, ok := cfg.Account(account)
+				if !ok {
+					return &exitError{code: 2, err: fmt.Errorf("--account %s: no such account in %s", account, cfgPath)}
+				}
+				accounts = []config.Account{*a}
+			}
+			r.pass("config", "%s is valid (%d accounts, sink %s)", cfgPath, len(cfg.Accounts), cfg.Sink.Type)
+			for i := range accounts {
+				checkAccount(cmd.Context(), r, cfg, &accounts[i])
+			}
+			checkSink(cmd.Context(), r, cfg, sinkTest)
+			return r.result()
+		},
+	}
+	cmd.Flags().StringVarP(&cfgPath, "config", "c", defaultConfigPath, "configuration file")
+	cmd.Flags().StringVarP(&account, "account", "a", "", "check only this account")
+	cmd.Flags().BoolVar(&sinkTest, "sink-test", false, "send a signed test delivery to a webhook sink")
+	return cmd
+}
+
+// checkReport prints result lines and counts failures.
+type checkReport struct {
+	w             io.Writer
+	checks, fails int
+}
+
+func (r *checkReport) line(verdict, subject, format string, args ...any) {
+	r.checks++
+	fmt.Fprintf(r.w, "%-4s  %s: %s\n", verdict, subject, oneLine(fmt.Sprintf(format, args...)))
+}
+
+func (r *checkReport) pass(subject, format string, args ...any) {
+	r.line("PASS", subject, format, args...)
+}
+
+// warn is a finding that works but not as well as it could; not a failure.
+func (r *checkReport) warn(subject, format string, args ...any) {
+	r.line("WARN", subject, format, args...)
+}
+
+func (r *checkReport) fail(subject, format string, args ...any) {
+	r.fails++
+	r.line("FAIL", subject, format, args...)
+}
+
+func (r *checkReport) result() error {
+	if r.fails == 0 {
+		return nil
+	}
+	return &exitError{code: 1, err: fmt.Errorf("%d of %d checks failed", r.fails, r.checks)}
+}
+
+// probeAuth wraps the real login to learn how far Dial got: Dial calls it
+// only after the TLS handshake and the greeting succeeded.
+type probeAuth struct {
+	imapconn.Authenticator
+	reached bool
+}
+
+func (p *probeAuth) Authenticate(ctx context.Context, c *imapclient.Client, username string) error {
+	p.reached = true
+	return p.Authenticator.Authenticate(ctx, c, username)
+}
+
+// checkAccount connects, verifies TLS, logs in, reports capabilities and
+// resolves the folders, one line each; it stops at the first step that
+// makes the rest impossible.
+func checkAccount(ctx context.Context, r *checkReport, cfg *config.Config, acct *config.Account) {
+	ctx, cancel := context.WithTimeout(ctx, checkAccountTimeout)
+	defer cancel()
+	subj := acct.ID
+	auth, err := accountAuth(acct)
+	if err != nil {
+		r.fail(subj, "%v", err)
+		return
+	}
+	probe := &probeAuth{Authenticator: auth}
+	opts := imapconn.Options{
+		Host: acct.Host, Port: acct.Port, TLS: acct.TLS, CAFile: acct.CAFile,
+		Username: acct.Username, Auth: probe,
+		CommandTimeout: min(cfg.Sync.CommandTimeout, 30*time.Second),
+		DialTimeout:    10 * time.Second,
+	}
+	conn, err := imapconn.Dial(ctx, opts)
+	if !reportDial(r, subj, acct, probe.reached, err) {
+		return
+	}
+	defer conn.Logout(ctx)
+	reportCaps(r, subj, conn.Caps(), cfg)
+	boxes, err := listMailboxes(ctx, conn)
+	if err != nil {
+		r.fail(subj, "list folders: %v", err)
+		return
+	}
+	for _, entry := range acct.Folders {
+		name, err := resolveCheckFolder(entry, boxes)
+		if err != nil {
+			r.fail(subj, "%v", err)
+			continue
+		}
+		n, err := folderMessages(ctx, conn, name)
+		if err != nil {
+			r.fail(subj, "folder %s: status: %v", describeEntry(entry, name), err)
+			continue
+		}
+		r.pass(subj, "folder %s: found, %d messages", describeEntry(entry, name), n)
+	}
+}
+
+func accountAuth(acct *config.Account) (imapconn.Authenticator, error) {
+	if acct.Auth == "password" {
+		// Read now so a missing secret is its own line, naming its source.
+		if _, err := acct.Password(); err != nil {
+			return nil, err
+		}
+		return imapconn.Password(acct.Password), nil
+	}
+	if checkAuthenticator == nil {
+		return nil, fmt.Errorf("login: auth %q cannot be checked by this build", acct.Auth)
+	}
+	return checkAuthenticator(acct)
+}
+
+// reportDial turns Dial's outcome into connect, TLS and login lines and
+// says whether the account is logged in.
+func reportDial(r *checkReport, subj string, acct *config.Account, reachedLogin bool, err error) bool {
+	mode := map[string]string{imapconn.TLSImplicit: "implicit TLS", imapconn.TLSStartTLS: "STARTTLS", imapconn.TLSNone: "no TLS"}[acct.TLS]
+	var te *imapconn.TLSError
+	switch {
+	case err == nil || reachedLogin:
+		r.pass(subj, "connect: %s (%s)", acct.Addr(), mode)
+		if acct.TLS == imapconn.TLSNone {
+			r.warn(subj, "tls: none; the password crosses the network in clear text (allowed to loopback only)")
+		} else {
+			r.pass(subj, "tls: certificate verified")
+		}
+	case errors.As(err, &te):
+		r.pass(subj, "connect: %s (%s)", acct.Addr(), mode)
+		r.fail(subj, "tls: %s", te.Msg)
+		return false
+	case imapconn.IsTLSError(err):
+		r.pass(subj, "connect: %s (%s)", acct.Addr(), mode)
+		r.fail(subj, "tls: %v", err)
+		return false
+	case errors.Is(err, imapconn.ErrNoStartTLS), errors.Is(err, imapconn.ErrPreauth):
+		r.pass(subj, "connect: %s (%s)", acct.Addr(), mode)
+		r.fail(subj, "tls: %v", err)
+		return false
+	default:
+		r.fail(subj, "connect: %s", plainConnectError(err))
+		return false
+	}
+	if err == nil {
+		r.pass(subj, "login: logged in as %s", acct.Username)
+		return true
+	}
+	var ie *imap.Error
+	switch {
+	case imapconn.IsAuthFailure(err) && errors.As(err, &ie):
+		refusal := string(ie.Code)
+		if ie.Text != "" {
+			refusal = strings.TrimSpace(refusal + " " + ie.Text)
+		}
+		r.fail(subj, "login refused: %s (username %s)", refusal, acct.Username)
+	case imapconn.IsAuthFailure(err):
+		r.fail(subj, "login refused: %v", err)
+	default:
+		r.fail(subj, "login: %v", err)
+	}
+	return false
+}
+
+// plainConnectError keeps the dial error but says what it usually means.
+func plainConnectError(err error) string {
+	s := err.Error()
+	if p := plainError(s); p != s && !strings.HasPrefix(p, "TLS") {
+		return p + " (" + s + ")"
+	}
+	return s
+}
+
+// checkCaps are the extensions the sync uses when offered, with what
+// their absence costs.
+var checkCaps = []struct {
+	cap  imap.Cap
+	lack string
+}{
+	{imap.CapIdle, "no push: folders are polled"},
+	{imap.CapCondStore, "flag changes are found by full scans"},
+	{imap.CapQResync, "expunges are found by full scans"},
+	{imap.CapMove, ""},
+	{imap.CapSpecialUse, "folder roles fall back to common names"},
+	{imap.CapUIDPlus, ""},
+}
+
+func reportCaps(r *checkReport, subj string, caps imap.CapSet, cfg *config.Config) {
+	var have, missing []string
+	for _, c := range checkCaps {
+		if caps.Has(c.cap) {
+			have = append(have, string(c.cap))
+		} else {
+			missing = append(missing, string(c.cap))
+		}
+	}
+	line := "capabilities: " + strings.Join(have, " ")
+	if len(missing) > 0 {
+		line += " (missing: " + strings.Join(missing, " ") + ")"
+	}
+	r.pass(subj, "%s", line)
+	for _, c := range checkCaps {
+		if !caps.Has(c.cap) && c.cap == imap.CapIdle {
+			r.warn(subj, "no IDLE: new mail is seen by polling every %s, not at once", cfg.Sync.PollInterval)
+		}
+	}
+}
+
+// mailbox is a LIST entry with its SPECIAL-USE attributes.
+type mailbox struct {
+	name  string
+	attrs []imap.MailboxAttr
+}
+
+func listMailboxes(ctx context.Context, conn *imapconn.Conn) ([]mailbox, error) {
+	var list []*imap.ListData
+	err := conn.Do(ctx, "list", func(c *imapclient.Client) error {
+		var opts *imap.ListOptions
+		if conn.Caps().Has(imap.CapSpecialUse) {
+			opts = &imap.ListOptions{ReturnSpecialUse: true}
+		}
+		var err error
+		list, err = c.List("", "*", opts).Collect()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]mailbox, len(list))
+	for i, l := range list {
+		out[i] = mailbox{name: l.Mailbox, attrs: l.Attrs}
+	}
+	return out, nil
+}
+
+// checkRoles are the folder roles of config.IsFolderRole with their
+// SPECIAL-USE attributes (RFC 6154).
+var checkRoles = []struct {
+	role string
+	attr imap.MailboxAttr
+}{
+	{"sent", imap.MailboxAttrSent},
+	{"archive", imap.MailboxAttrArchive},
+	{"all", imap.MailboxAttrAll},
+}
+
+// resolveCheckFolder finds a folders entry on the server the way the
+// workers do: inbox is INBOX, a role is the folder with that SPECIAL-USE
+// attribute (or the role's common name), anything else a literal name.
+// Errors say what the server has instead.
+func resolveCheckFolder(entry string, boxes []mailbox) (string, error) {
+	if entry == "inbox" {
+		return "INBOX", nil
+	}
+	for _, cr := range checkRoles {
+		if entry != cr.role {
+			continue
+		}
+		for _, b := range boxes {
+			if hasAttr(b.attrs, cr.attr) {
+				return b.name, nil
+			}
+		}
+		for _, b := range boxes {
+			if strings.EqualFold(b.name, entry) {
+				return b.name, nil
+			}
+		}
+		return "", fmt.Errorf("folder role %s: no folder has SPECIAL-USE %s; the server has %s", entry, cr.attr, boxNames(boxes))
+	}
+	for _, b := range boxes {
+		if b.name == entry || (strings.EqualFold(entry, "INBOX") && strings.EqualFold(b.name, "INBOX")) {
+			return b.name, nil
+		}
+	}
+	var hints []string
+	for _, cr := range checkRoles {
+		for _, b := range boxes {
+			if hasAttr(b.attrs, cr.attr) {
+				hints = append(hints, fmt.Sprintf("the server's %s folder is '%s'", cr.role, b.name))
+			}
+		}
+	}
+	for _, b := range boxes {
+		if strings.EqualFold(b.name, entry) {
+			hints = append([]string{fmt.Sprintf("names are case-sensitive: did you mean '%s'?", b.name)}, hints...)
+		}
+	}
+	if len(hints) == 0 {
+		hints = append(hints, "the server has "+boxNames(boxes))
+	}
+	return "", fmt.Errorf("folder '%s' not found; %s", entry, strings.Join(hints, "; "))
+}
+
+func hasAttr(attrs []imap.MailboxAttr, want imap.MailboxAttr) bool {
+	for _, a := range attrs {
+		if strings.EqualFold(string(a), string(want)) {
+			return true
+		}
+	}
+	return false
+}
+
+// boxNames lists up to 10 folder names for an error message.
+func boxNames(boxes []mailbox) string {
+	var names []string
+	for i, b := range boxes {
+		if i == 10 {
+			names = append(names, fmt.Sprintf("and %d more", len(boxes)-10))
+			break
+		}
+		names = append(names, "'"+b.name+"'")
+	}
+	if len(names) == 0 {
+		return "no folders"
+	}
+	return strings.Join(names, ", ")
+}
+
+func describeEntry(entry, name string) string {
+	if entry == name {
+		return "'" + name + "'"
+	}
+	return fmt.Sprintf("%s is '%s'", entry, name)
+}
+
+// folderMessages asks STATUS for the folder's message count, which also
+// proves the account may open it.
+func folderMessages(ctx context.Context, conn *imapconn.Conn, name string) (uint32, error) {
+	var data *imap.StatusData
+	err := conn.Do(ctx, "status", func(c *imapclient.Client) error {
+		var err error
+		data, err = c.Status(name, &imap.StatusOptions{NumMessages: true}).Wait()
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	if data.NumMessages == nil {
+		return 0, errors.New("server sent no message count")
+	}
+	return *data.NumMessages, nil
+}

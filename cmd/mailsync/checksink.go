@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/mailsync/mailsync/config"
+	"github.com/mailsync/mailsync/sync/sink"
+	"github.com/mailsync/mailsync/sync/sink/jsonl"
+	"github.com/mailsync/mailsync/sync/sink/webhook"
+)
+
+// checkSink checks the configured sink without delivering anything, unless
+// sinkTest asks for a webhook test delivery.
+func checkSink(ctx context.Context, r *checkReport, cfg *config.Config, sinkTest bool) {
+	subj := "sink " + cfg.Sink.Type
+	settings := cfg.SinkSettings()
+	switch cfg.Sink.Type {
+	case "jsonl":
+		checkJSONL(r, subj, settings)
+	case "webhook":
+		checkWebhook(ctx, r, subj, settings, sinkTest)
+	default:
+		s, err := sink.New(cfg.Sink.Type, settings)
+		if err != nil {
+			r.fail(subj, "%v", err)
+			return
+		}
+		s.Close()
+		r.pass(subj, "config valid (check has no reachability test for this sink)")
+	}
+}
+
+// checkJSONL proves the file can be appended to, or created, without
+// writing to it: opening the sink itself would take its lock from a
+// running daemon and index the whole file.
+func checkJSONL(r *checkReport, subj string, settings map[string]any) {
+	c, err := jsonl.ParseSettings(settings)
+	if err != nil {
+		r.fail(subj, "%v", err)
+		return
+	}
+	fi, err := os.Stat(c.Path)
+	switch {
+	case err == nil && fi.IsDir():
+		r.fail(subj, "%s is a directory", c.Path)
+	case err == nil:
+		f, err := os.OpenFile(c.Path, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			r.fail(subj, "cannot append to %s: %v", c.Path, errors.Unwrap(err))
+			return
+		}
+		f.Close()
+		r.pass(subj, "%s is writable (%d bytes)", c.Path, fi.Size())
+	case errors.Is(err, fs.ErrNotExist):
+		// The sink creates missing directories: test the nearest one
+		// that exists.
+		dir := filepath.Dir(c.Path)
+		for {
+			if _, err := os.Stat(dir); err == nil || filepath.Dir(dir) == dir {
+				break
+			}
+			dir = filepath.Dir(dir)
+		}
+		f, err := os.CreateTemp(dir, ".mailsync-check-*")
+		if err != nil {
+			r.fail(subj, "cannot create %s: %v", c.Path, err)
+			return
+		}
+		f.Close()
+		os.Remove(f.Name())
+		r.pass(subj, "%s does not exist yet and can be created", c.Path)
+	default:
+		r.fail(subj, "%v", err)
+	}
+}
+
+// checkWebhook reads the secret, reaches the endpoint (TCP, and TLS with
+// certificate verification for https) and, with sinkTest, sends one signed
+// test delivery. Only scheme and host are printed: the path or query may
+// hold a token.
+func checkWebhook(ctx context.Context, r *checkReport, subj string, settings map[string]any, sinkTest bool) {
+	wc, err := webhook.ParseSettings(settings)
+	if err != nil {
+		r.fail(subj, "%v", err)
+		return
+	}
+	client, err := webhook.New(wc)
+	if err != nil {
+		r.fail(subj, "%v", err)
+		return
+	}
+	defer client.Close()
+	r.pass(subj, "signing secret read")
+	u, err := url.Parse(wc.URL)
+	if err != nil {
+		r.fail(subj, "url: not a valid URL")
+		return
+	}
+	endpoint := u.Scheme + "://" + u.Host
+	if err := reachEndpoint(ctx, u, wc.CAFile); err != nil {
+		r.fail(subj, "%s: %v", endpoint, err)
+		return
+	}
+	if u.Scheme == "https" {
+		r.pass(subj, "%s reachable, certificate verified", endpoint)
+	} else {
+		r.pass(subj, "%s reachable (http, loopback only)", endpoint)
+	}
+	if !sinkTest {
+		return
+	}
+	var id [8]byte
+	rand.Read(id[:])
+	msg := &sink.Message{
+		Key:     "mailsync-check-" + hex.EncodeToString(id[:]),
+		Event:   sink.EventType("test"),
+		Date:    time.Now().UTC().Truncate(time.Second),
+		Subject: "mailsync check: test delivery",
+	}
+	dctx, cancel := context.WithTimeout(ctx, wc.Timeout+5*time.Second)
+	defer cancel()
+	receipt, err := client.Deliver(dctx, msg)
+	if err != nil {
+		r.fail(subj, "test delivery: %v", err)
+		return
+	}
+	r.pass(subj, "signed test delivery %s accepted (receipt %s)", msg.Key, receipt)
+}
+
+// reachEndpoint opens a TCP connection to the webhook's host and, for
+// https, completes a verified TLS handshake. Nothing is sent.
+func reachEndpoint(ctx context.Context, u *url.URL, caFile string) error {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"https": "443", "http": "80"}[u.Scheme]
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(u.Hostname(), port))
+	if err != nil {
+		return errors.New(plainConnectError(err))
+	}
+	defer conn.Close()
+	if u.Scheme != "https" {
+		return nil
+	}
+	tc := &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return fmt.Errorf("ca_file: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("ca_file %s holds no PEM certificate", caFile)
+		}
+	}
+	if err := tls.Client(conn, tc).HandshakeContext(ctx); err != nil {
+		return fmt.Errorf("tls: %s", describeCertError(u.Hostname(), err))
+	}
+	return nil
+}
+
+// describeCertError says which certificate problem a handshake hit.
+func describeCertError(name string, err error) string {
+	var (
+		ua x509.UnknownAuthorityError
+		ci x509.CertificateInvalidError
+		hn x509.HostnameError
+	)
+	switch {
+	case errors.As(err, &ua):
+		return "certificate signed by unknown authority (set sink.webhook.ca_file if it is a private CA)"
+	case errors.As(err, &ci) && ci.Reason == x509.Expired && ci.Cert != nil && time.Now().After(ci.Cert.NotAfter):
+		return fmt.Sprintf("certificate for %s expired on %s", name, ci.Cert.NotAfter.UTC().Format(time.DateOnly))
+	case errors.As(err, &hn):
+		return fmt.Sprintf("certificate is not valid for %s", name)
+	}
+	return err.Error()
+}

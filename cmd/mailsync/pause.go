@@ -1,0 +1,66 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func (m *Main) pauseCommand() *cobra.Command {
+	var (
+		flags   daemonFlags
+		account string
+	)
+	cmd := &cobra.Command{
+		Use:   "pause --account ID",
+		Short: "Stop syncing an account until it is resumed",
+		Long: `Pause closes the account's IMAP connections and stops its workers; nothing is
+fetched or delivered for it until "mailsync resume". The pause lasts until
+resume or a daemon restart.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := flags.dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if err := c.Pause(cmd.Context(), account); err != nil {
+				return fmt.Errorf("pause %s: %w", account, err)
+			}
+			fmt.Fprintf(m.Stdout, "paused %s; resume with: mailsync resume --account %s\n", account, account)
+			return nil
+		},
+	}
+	flags.add(cmd)
+	cmd.Flags().StringVarP(&account, "account", "a", "", "account id (required)")
+	cmd.MarkFlagRequired("account")
+	return cmd
+}
+
+func (m *Main) resumeCommand() *cobra.Command {
+	var (
+		flags   daemonFlags
+		account string
+	)
+	cmd := &cobra.Command{
+		Use:   "resume --account ID",
+		Short: "Resume a paused account",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := flags.dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if err := c.Resume(cmd.Context(), account); err != nil {
+				return fmt.Errorf("resume %s: %w", account, err)
+			}
+			fmt.Fprintf(m.Stdout, "resumed %s\n", account)
+			return nil
+		},
+	}
+	flags.add(cmd)
+	cmd.Flags().StringVarP(&account, "account", "a", "", "account id (required)")
+	cmd.MarkFlagRequired("account")
+	return cmd
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	stdsync "sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mailsync/mailsync/sync/control"
+)
+
+// reloadTimeout bounds one reload triggered by SIGHUP.
+const reloadTimeout = 2 * time.Minute
+
+func (m *Main) reloadCommand() *cobra.Command {
+	var flags daemonFlags
+	cmd := &cobra.Command{
+		Use:   "reload",
+		Short: "Make the daemon re-read its config file",
+		Long: `Reload asks the running daemon to re-read its config file (as SIGHUP and
+"systemctl reload mailsync" do) and prints what changed. A file that does not
+parse or validate is refused with the reason, and the daemon keeps running
+with the config it has.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := flags.dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			res, err := c.Reload(cmd.Context())
+			if err != nil {
+				if strings.HasPrefix(err.Error(), "reload refused") {
+					return err // the daemon's own words say it all
+				}
+				return fmt.Errorf("reload refused: %w (the daemon keeps its running config)", err)
+			}
+			printReload(m.Stdout, res)
+			return nil
+		},
+	}
+	flags.add(cmd)
+	return cmd
+}
+
+func printReload(w io.Writer, res *control.ReloadResult) {
+	list := func(ids []string) string {
+		if len(ids) == 0 {
+			return "-"
+		}
+		return strings.Join(ids, ", ")
+	}
+	fmt.Fprintf(w, "reloaded\n  added      %s\n  removed    %s\n  restarted  %s\n  unchanged  %s\n",
+		list(res.Added), list(res.Removed), list(res.Restarted), list(res.Unchanged))
+}
+
+// reloadFunc is the daemon's Reload.
+type reloadFunc func(ctx context.Context) (*control.ReloadResult, error)
+
+// reloadOnSIGHUP reloads the config on every SIGHUP until stop is called,
+// telling systemd RELOADING=1 and then READY=1 around each reload. A refused
+// reload is logged and the daemon keeps running with its config. Signals
+// that arrive during a reload are coalesced into one more reload.
+func reloadOnSIGHUP(ctx context.Context, reload reloadFunc, sd *notifier, log *slog.Logger) (stop func()) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGHUP)
+	ctx, cancel := context.WithCancel(ctx)
+	var wg stdsync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sigs:
+				doReload(ctx, reload, sd, log)
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(sigs)
+		cancel()
+		wg.Wait()
+	}
+}
+
+func doReload(ctx context.Context, reload reloadFunc, sd *notifier, log *slog.Logger) {
+	if reload == nil {
+		log.Warn("SIGHUP: reload is not available yet in this build; restart to apply config changes")
+		return
+	}
+	log.Info("SIGHUP: reloading config")
+	sd.reloading()
+	// READY=1 must follow RELOADING=1 whatever happens, or systemd waits
+	// for the reload to finish until its timeout.
+	ctx, cancel := context.WithTimeout(ctx, reloadTimeout)
+	defer cancel()
+	res, err := reload(ctx)
+	if err != nil {
+		log.Error("reload refused; the running config stays", "error", err)
+		sd.ready("reload refused: " + err.Error())
+		return
+	}
+	log.Info("config reloaded", "added", res.Added, "removed", res.Removed, "restarted", res.Restarted)
+	sd.ready(fmt.Sprintf("reloaded: %d added, %d removed, %d restarted", len(res.Added), len(res.Removed), len(res.Restarted)))
+}
