@@ -240,9 +240,11 @@ func (c *Config) resolvePaths(dir string) {
 		}
 	}
 	abs(&c.State)
+	abs(&c.Admin.TokenFile)
 	for i := range c.Accounts {
 		abs(&c.Accounts[i].CAFile)
 		abs(&c.Accounts[i].PasswordFile)
+		c.Accounts[i].SMTP.resolvePaths(dir)
 	}
 	abs(&c.Matcher.DirectoryFile)
 	c.resolveOAuthPaths(dir)

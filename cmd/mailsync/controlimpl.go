@@ -211,6 +211,9 @@ func (d *daemon) reload() (*control.ReloadResult, error) {
 		return nil, fmt.Errorf("reload refused, the running configuration stays: %w", err)
 	}
 	d.cfg = cfg
+	if d.sender != nil {
+		d.sender.SetConfig(cfg)
+	}
 	// A reload is how an admin says "try again" after fixing an OAuth2
 	// client or logging in anew: clear the reauth-needed state.
 	if d.tokens != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/mailsync/mailsync/matcher/filedir"
 	"github.com/mailsync/mailsync/store"
 	"github.com/mailsync/mailsync/sync/oauth"
+	"github.com/mailsync/mailsync/sync/outbound"
 	"github.com/mailsync/mailsync/sync/sink"
 	_ "github.com/mailsync/mailsync/sync/sink/jsonl"   // registers "jsonl"
 	_ "github.com/mailsync/mailsync/sync/sink/webhook" // registers "webhook"
@@ -35,6 +36,8 @@ type daemon struct {
 	cfgPath string
 	started time.Time
 	tokens  *oauth.Manager
+	// sender submits mail composed in the CRM (POST /v1/accounts/{id}/send).
+	sender *outbound.Sender
 }
 
 // daemonOptions let the demo watch outcomes.
@@ -82,6 +85,18 @@ func openDaemon(cfg *config.Config, log *slog.Logger, opts daemonOptions) (_ *da
 	if err != nil {
 		return nil, err
 	}
+	d.sender, err = outbound.New(cfg, outbound.Deps{
+		Store: d.store, Logger: log,
+		DialIMAP: outbound.NewIMAPDialer(cfg.Sync.CommandTimeout, tokens.Authenticator, log),
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.closers = append(d.closers, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.Sync.ShutdownGrace)
+		defer cancel()
+		return d.sender.Close(ctx)
+	})
 	d.sup, err = worker.New(cfg, worker.Deps{Store: d.store, Sink: d.sink, Matcher: m, Logger: log, Registerer: d.registry, Observer: opts.observer, Authenticator: tokens.Authenticator})
 	if err != nil {
 		return nil, err
@@ -103,6 +118,12 @@ func (d *daemon) close() error {
 // gracefully; hard cuts the grace period short.
 func (d *daemon) runUntil(ctx context.Context, hard <-chan struct{}, ready func()) {
 	d.sup.Start(ctx)
+	// CRMs that queue mail to be sent from the mailbox: poll their outbox.
+	if ob, ok := d.sink.(outbound.Outbox); ok {
+		p := outbound.NewPoller(d.sender, ob, d.cfg.Sync.PollInterval, d.log)
+		p.Start(ctx)
+		defer p.Stop()
+	}
 	if ready != nil {
 		ready()
 	}
