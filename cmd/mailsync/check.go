@@ -14,6 +14,7 @@ import (
 
 	"github.com/mailsync/mailsync/config"
 	"github.com/mailsync/mailsync/sync/imapconn"
+	"github.com/mailsync/mailsync/sync/worker"
 )
 
 // checkAccountTimeout bounds every check of one account together.
@@ -126,6 +127,10 @@ func checkAccount(ctx context.Context, r *checkReport, cfg *config.Config, acct 
 		r.fail(subj, "%v", err)
 		return
 	}
+	if auth == nil {
+		// Connect and verify TLS anyway; stop before logging in.
+		auth = stopBeforeLogin{}
+	}
 	probe := &probeAuth{Authenticator: auth}
 	opts := imapconn.Options{
 		Host: acct.Host, Port: acct.Port, TLS: acct.TLS, CAFile: acct.CAFile,
@@ -139,13 +144,13 @@ func checkAccount(ctx context.Context, r *checkReport, cfg *config.Config, acct 
 	}
 	defer conn.Logout(ctx)
 	reportCaps(r, subj, conn.Caps(), cfg)
-	boxes, err := listMailboxes(ctx, conn)
+	boxes, err := worker.ListMailboxes(ctx, conn)
 	if err != nil {
 		r.fail(subj, "list folders: %v", err)
 		return
 	}
 	for _, entry := range acct.Folders {
-		name, err := resolveCheckFolder(entry, boxes)
+		name, _, err := worker.ResolveFolder(entry, boxes)
 		if err != nil {
 			r.fail(subj, "%v", err)
 			continue
@@ -168,9 +173,21 @@ func accountAuth(acct *config.Account) (imapconn.Authenticator, error) {
 		return imapconn.Password(acct.Password), nil
 	}
 	if checkAuthenticator == nil {
-		return nil, fmt.Errorf("login: auth %q cannot be checked by this build", acct.Auth)
+		return nil, nil
 	}
 	return checkAuthenticator(acct)
+}
+
+// errLoginNotChecked ends a Dial for an account whose login check cannot
+// log in from outside the daemon.
+var errLoginNotChecked = errors.New("login not checked")
+
+// stopBeforeLogin is the Authenticator of such accounts: Dial has verified
+// TLS and read the greeting by the time it is called.
+type stopBeforeLogin struct{}
+
+func (stopBeforeLogin) Authenticate(context.Context, *imapclient.Client, string) error {
+	return errLoginNotChecked
 }
 
 // reportDial turns Dial's outcome into connect, TLS and login lines and
@@ -205,6 +222,10 @@ func reportDial(r *checkReport, subj string, acct *config.Account, reachedLogin 
 	if err == nil {
 		r.pass(subj, "login: logged in as %s", acct.Username)
 		return true
+	}
+	if errors.Is(err, errLoginNotChecked) {
+		r.warn(subj, "login: not checked for auth %s (its tokens live in the daemon's state file; `mailsync status` shows whether it logs in), nor the folders", acct.Auth)
+		return false
 	}
 	var ie *imap.Error
 	switch {
@@ -267,116 +288,6 @@ func reportCaps(r *checkReport, subj string, caps imap.CapSet, cfg *config.Confi
 }
 
 // mailbox is a LIST entry with its SPECIAL-USE attributes.
-type mailbox struct {
-	name  string
-	attrs []imap.MailboxAttr
-}
-
-func listMailboxes(ctx context.Context, conn *imapconn.Conn) ([]mailbox, error) {
-	var list []*imap.ListData
-	err := conn.Do(ctx, "list", func(c *imapclient.Client) error {
-		var opts *imap.ListOptions
-		if conn.Caps().Has(imap.CapSpecialUse) {
-			opts = &imap.ListOptions{ReturnSpecialUse: true}
-		}
-		var err error
-		list, err = c.List("", "*", opts).Collect()
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]mailbox, len(list))
-	for i, l := range list {
-		out[i] = mailbox{name: l.Mailbox, attrs: l.Attrs}
-	}
-	return out, nil
-}
-
-// checkRoles are the folder roles of config.IsFolderRole with their
-// SPECIAL-USE attributes (RFC 6154).
-var checkRoles = []struct {
-	role string
-	attr imap.MailboxAttr
-}{
-	{"sent", imap.MailboxAttrSent},
-	{"archive", imap.MailboxAttrArchive},
-	{"all", imap.MailboxAttrAll},
-}
-
-// resolveCheckFolder finds a folders entry on the server the way the
-// workers do: inbox is INBOX, a role is the folder with that SPECIAL-USE
-// attribute (or the role's common name), anything else a literal name.
-// Errors say what the server has instead.
-func resolveCheckFolder(entry string, boxes []mailbox) (string, error) {
-	if entry == "inbox" {
-		return "INBOX", nil
-	}
-	for _, cr := range checkRoles {
-		if entry != cr.role {
-			continue
-		}
-		for _, b := range boxes {
-			if hasAttr(b.attrs, cr.attr) {
-				return b.name, nil
-			}
-		}
-		for _, b := range boxes {
-			if strings.EqualFold(b.name, entry) {
-				return b.name, nil
-			}
-		}
-		return "", fmt.Errorf("folder role %s: no folder has SPECIAL-USE %s; the server has %s", entry, cr.attr, boxNames(boxes))
-	}
-	for _, b := range boxes {
-		if b.name == entry || (strings.EqualFold(entry, "INBOX") && strings.EqualFold(b.name, "INBOX")) {
-			return b.name, nil
-		}
-	}
-	var hints []string
-	for _, cr := range checkRoles {
-		for _, b := range boxes {
-			if hasAttr(b.attrs, cr.attr) {
-				hints = append(hints, fmt.Sprintf("the server's %s folder is '%s'", cr.role, b.name))
-			}
-		}
-	}
-	for _, b := range boxes {
-		if strings.EqualFold(b.name, entry) {
-			hints = append([]string{fmt.Sprintf("names are case-sensitive: did you mean '%s'?", b.name)}, hints...)
-		}
-	}
-	if len(hints) == 0 {
-		hints = append(hints, "the server has "+boxNames(boxes))
-	}
-	return "", fmt.Errorf("folder '%s' not found; %s", entry, strings.Join(hints, "; "))
-}
-
-func hasAttr(attrs []imap.MailboxAttr, want imap.MailboxAttr) bool {
-	for _, a := range attrs {
-		if strings.EqualFold(string(a), string(want)) {
-			return true
-		}
-	}
-	return false
-}
-
-// boxNames lists up to 10 folder names for an error message.
-func boxNames(boxes []mailbox) string {
-	var names []string
-	for i, b := range boxes {
-		if i == 10 {
-			names = append(names, fmt.Sprintf("and %d more", len(boxes)-10))
-			break
-		}
-		names = append(names, "'"+b.name+"'")
-	}
-	if len(names) == 0 {
-		return "no folders"
-	}
-	return strings.Join(names, ", ")
-}
-
 func describeEntry(entry, name string) string {
 	if entry == name {
 		return "'" + name + "'"

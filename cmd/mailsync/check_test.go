@@ -203,6 +203,33 @@ func TestCheckAgainstDovecot(t *testing.T) {
 		t.Errorf("untrusted certificate: output lacks the unknown-authority line:\n%s", out)
 	}
 
+	// An OAuth2 account's tokens live in the daemon's state file: check
+	// verifies the connection and TLS, says the login was not checked,
+	// and does not fail for it.
+	oauthCfg := filepath.Join(t.TempDir(), "oauth.yaml")
+	os.WriteFile(oauthCfg, []byte(fmt.Sprintf(`state: %s/state.db
+sink: {type: jsonl, jsonl: {path: %s/out.jsonl}}
+tokens: {allow_plaintext: true}
+accounts:
+  - id: bob
+    host: 127.0.0.1
+    port: %d
+    tls: implicit
+    ca_file: %s
+    username: bob
+    auth: oauth2
+    oauth2: {provider: generic, client_id: cid, token_url: "http://127.0.0.1:1/token", device_url: "http://127.0.0.1:1/device"}
+`, filepath.Dir(oauthCfg), filepath.Dir(oauthCfg), srv.TLSPort(), srv.CAFile)), 0o600)
+	out, errOut, code := runCLI(t, context.Background(), "check", "-c", oauthCfg)
+	for _, w := range []string{"PASS  bob: tls: certificate verified", "WARN  bob: login: not checked for auth oauth2"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("oauth2 account: output lacks %q:\n%s", w, out)
+		}
+	}
+	if code != 0 || strings.Contains(out, "FAIL") {
+		t.Errorf("oauth2 account: exit %d, stderr %q\n%s", code, errOut, out)
+	}
+
 	rcv.mu.Lock()
 	defer rcv.mu.Unlock()
 	if len(rcv.got) != 1 || rcv.bad != 0 {

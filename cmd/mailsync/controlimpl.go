@@ -197,18 +197,21 @@ func (d *daemon) reload() (*control.ReloadResult, error) {
 	if d.cfgPath == "" {
 		return nil, errors.New("reload: the daemon was not started from a config file")
 	}
+	refused := func(err error) error {
+		// A bad file is the caller's to fix: the socket answers 400.
+		return fmt.Errorf("%w: reload refused, the running configuration stays: %w", control.ErrInvalidRequest, err)
+	}
 	cfg, err := config.Load(d.cfgPath)
 	if err != nil {
-		d.log.Error("reload refused; the running configuration stays", "error", err)
-		return nil, fmt.Errorf("reload refused, the running configuration stays: %w", err)
+		return nil, refused(err)
 	}
 	m, err := buildMatcher(cfg, d.store, d)
 	if err != nil {
-		return nil, fmt.Errorf("reload refused, the running configuration stays: %w", err)
+		return nil, refused(err)
 	}
 	added, removed, restarted, unchanged, err := d.sup.Reload(cfg, m)
 	if err != nil {
-		return nil, fmt.Errorf("reload refused, the running configuration stays: %w", err)
+		return nil, refused(err)
 	}
 	d.cfg = cfg
 	if d.sender != nil {

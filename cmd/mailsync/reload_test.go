@@ -97,10 +97,29 @@ func TestRunOperatorSurface(t *testing.T) {
 		t.Errorf("/metrics = %d, lacks mailsync_ metrics", code)
 	}
 
-	// Reloading the real daemon is left out here: worker.Supervisor.Reload
-	// races with dialing folder workers (w.cfg written under w.mu, read
-	// without it in Supervisor.dial), which -race reports. SIGHUP handling
-	// is tested on its own below.
+	// Reload through the socket: an unchanged file keeps the account; a
+	// broken one is refused with its reason and the daemon keeps running.
+	out, errOut, code = runCLI(t, ctx, "reload", "-c", cfgPath)
+	if code != 0 || !strings.Contains(out, "alice") {
+		t.Fatalf("reload: exit %d, out %q, err %q", code, out, errOut)
+	}
+	good, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgPath, append(good, []byte("bogus_key: 1\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code = runCLI(t, ctx, "reload", "-c", cfgPath)
+	if code == 0 || !strings.Contains(errOut, "bogus_key") {
+		t.Fatalf("reload of a broken file: exit %d, stderr %q; want a refusal naming the key", code, errOut)
+	}
+	if err := os.WriteFile(cfgPath, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, code := runCLI(t, ctx, "status", "-c", cfgPath); code != 0 {
+		t.Fatalf("status after a refused reload: exit %d", code)
+	}
 
 	cancel()
 	if got := next(); !strings.HasPrefix(got, "STOPPING=1\n") {

@@ -275,6 +275,9 @@ func since(t, now time.Time) string {
 		return "unknown"
 	}
 	d := now.Sub(t).Round(time.Minute)
+	if d < time.Minute {
+		return "under a minute"
+	}
 	if d >= 48*time.Hour {
 		return fmt.Sprintf("%dd%dh", int(d.Hours())/24, int(d.Hours())%24)
 	}

@@ -348,3 +348,17 @@ func TestStatusOffline(t *testing.T) {
 		t.Errorf("offline JSON = %+v", got)
 	}
 }
+
+func TestSince(t *testing.T) {
+	tests := []struct {
+		d    time.Duration
+		want string
+	}{
+		{20 * time.Second, "under a minute"}, {3*time.Hour + 12*time.Minute, "3h12m"}, {50 * time.Hour, "2d2h"},
+	}
+	for _, tt := range tests {
+		if got := since(statusNow.Add(-tt.d), statusNow); got != tt.want {
+			t.Errorf("since(-%v) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}

@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	stdsync "sync"
 	"time"
 
-	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/mailsync/mailsync/config"
@@ -113,11 +111,11 @@ func (a *accountWorker) resolveFolders(ctx context.Context) ([]*folderWorker, bo
 		if !a.waitAuthGate(ctx) {
 			return nil, false
 		}
-		names, err := a.listFolders(ctx)
+		boxes, err := a.listFolders(ctx)
 		if err == nil {
 			var out []*folderWorker
 			for _, entry := range a.cfg.Folders {
-				name, role, err := resolveFolder(entry, names)
+				name, role, err := ResolveFolder(entry, boxes)
 				if err != nil {
 					a.setErr(err)
 					a.log.Error("folder not found; it is skipped until the config changes", "entry", entry, "error", err)
@@ -143,88 +141,17 @@ func (a *accountWorker) resolveFolders(ctx context.Context) ([]*folderWorker, bo
 	}
 }
 
-// mailboxInfo is a mailbox name with its SPECIAL-USE attributes.
-type mailboxInfo struct {
-	name  string
-	attrs []imap.MailboxAttr
-}
-
-func (a *accountWorker) listFolders(ctx context.Context) ([]mailboxInfo, error) {
+func (a *accountWorker) listFolders(ctx context.Context) ([]Mailbox, error) {
 	conn, err := a.dial(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
-	var list []*imap.ListData
-	err = conn.Do(ctx, "list", func(c *imapclient.Client) error {
-		var opts *imap.ListOptions
-		if conn.Caps().Has(imap.CapSpecialUse) {
-			opts = &imap.ListOptions{ReturnSpecialUse: true}
-		}
-		var err error
-		list, err = c.List("", "*", opts).Collect()
-		return err
-	})
+	boxes, err := ListMailboxes(ctx, conn)
 	if err != nil {
 		return nil, fmt.Errorf("list: %w", err)
 	}
-	out := make([]mailboxInfo, 0, len(list))
-	for _, l := range list {
-		out = append(out, mailboxInfo{name: l.Mailbox, attrs: l.Attrs})
-	}
-	return out, nil
-}
-
-var roleAttrs = map[string]imap.MailboxAttr{
-	"sent": imap.MailboxAttrSent, "archive": imap.MailboxAttrArchive, "all": imap.MailboxAttrAll,
-}
-
-// resolveFolder turns a folders entry into a mailbox name. Roles use the
-// server's SPECIAL-USE attributes (RFC 6154); a server without them is
-// asked for the common English name. A literal that is missing gets an
-// error naming what the server does have for that role.
-func resolveFolder(entry string, boxes []mailboxInfo) (name, role string, err error) {
-	if entry == "inbox" {
-		return "INBOX", "inbox", nil
-	}
-	if attr, ok := roleAttrs[entry]; ok {
-		for _, b := range boxes {
-			for _, at := range b.attrs {
-				if strings.EqualFold(string(at), string(attr)) {
-					return b.name, entry, nil
-				}
-			}
-		}
-		for _, b := range boxes {
-			if strings.EqualFold(b.name, entry) {
-				return b.name, entry, nil
-			}
-		}
-		return "", "", fmt.Errorf("no folder has the %s role (SPECIAL-USE %s)", entry, attr)
-	}
-	for _, b := range boxes {
-		if b.name == entry || (strings.EqualFold(entry, "INBOX") && strings.EqualFold(b.name, "INBOX")) {
-			return b.name, roleOf(b.attrs), nil
-		}
-	}
-	hint := ""
-	for _, b := range boxes {
-		if r := roleOf(b.attrs); r != "" {
-			hint += fmt.Sprintf("; the server's %s folder is %q", r, b.name)
-		}
-	}
-	return "", "", fmt.Errorf("folder %q not found%s", entry, hint)
-}
-
-func roleOf(attrs []imap.MailboxAttr) string {
-	for role, attr := range roleAttrs {
-		for _, at := range attrs {
-			if strings.EqualFold(string(at), string(attr)) {
-				return role
-			}
-		}
-	}
-	return ""
+	return boxes, nil
 }
 
 // runPoller syncs folders that have no IDLE connection of their own, one

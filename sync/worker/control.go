@@ -139,12 +139,9 @@ func (s *Supervisor) Reload(cfg *config.Config, m *matcher.Matcher) (added, remo
 				fresh.start(s.runCtx)
 			}
 		default:
+			// Deeply equal: the running worker keeps its connections and
+			// its copy of the account config.
 			unchanged = append(unchanged, a.ID)
-			if w := s.account(a.ID); w != nil {
-				w.mu.Lock()
-				w.cfg = a
-				w.mu.Unlock()
-			}
 		}
 	}
 	for _, a := range old.Accounts {
