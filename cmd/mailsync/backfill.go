@@ -61,21 +61,18 @@ would have taken or left out.`,
 			if req.Rate < 0 {
 				return &exitError{code: 2, err: errors.New("--rate must not be negative")}
 			}
-			c, err := flags.dial()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			job, err := c.StartBackfill(cmd.Context(), req)
-			if err != nil {
-				return fmt.Errorf("backfill %s/%s: %w", req.Account, req.Folder, err)
-			}
-			fmt.Fprintf(m.Stdout, "started %s: %s/%s%s\n", job.ID, req.Account, req.Folder, describeRange(req))
-			if detach {
-				fmt.Fprintf(m.Stdout, "  watch:  mailsync backfill watch %s\n  cancel: mailsync backfill cancel %s\n", job.ID, job.ID)
-				return nil
-			}
-			return m.watchBackfill(cmd.Context(), c, job.ID)
+			return flags.withClient(func(c *control.Client) error {
+				job, err := c.StartBackfill(cmd.Context(), req)
+				if err != nil {
+					return fmt.Errorf("backfill %s/%s: %w", req.Account, req.Folder, err)
+				}
+				fmt.Fprintf(m.Stdout, "started %s: %s/%s%s\n", job.ID, req.Account, req.Folder, describeRange(req))
+				if detach {
+					fmt.Fprintf(m.Stdout, "  watch:  mailsync backfill watch %s\n  cancel: mailsync backfill cancel %s\n", job.ID, job.ID)
+					return nil
+				}
+				return m.watchBackfill(cmd.Context(), c, job.ID)
+			})
 		},
 	}
 	flags.add(cmd)
@@ -248,12 +245,9 @@ func (m *Main) backfillWatchCommand() *cobra.Command {
 		Short: "Show a backfill job's progress until it ends",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := flags.dial()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			return m.watchBackfill(cmd.Context(), c, args[0])
+			return flags.withClient(func(c *control.Client) error {
+				return m.watchBackfill(cmd.Context(), c, args[0])
+			})
 		},
 	}
 	flags.add(cmd)
@@ -270,20 +264,17 @@ func (m *Main) backfillListCommand() *cobra.Command {
 		Short: "List backfill jobs, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := flags.dial()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			jobs, err := c.Backfills(cmd.Context())
-			if err != nil {
-				return fmt.Errorf("backfills: %w", err)
-			}
-			if asJSON {
-				return writeJSON(m.Stdout, jobs)
-			}
-			renderBackfills(m.Stdout, jobs, time.Now())
-			return nil
+			return flags.withClient(func(c *control.Client) error {
+				jobs, err := c.Backfills(cmd.Context())
+				if err != nil {
+					return fmt.Errorf("backfills: %w", err)
+				}
+				if asJSON {
+					return writeJSON(m.Stdout, jobs)
+				}
+				renderBackfills(m.Stdout, jobs, time.Now())
+				return nil
+			})
 		},
 	}
 	flags.add(cmd)
@@ -320,16 +311,13 @@ func (m *Main) backfillCancelCommand() *cobra.Command {
 		Short: "Stop a backfill job",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := flags.dial()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if err := c.CancelBackfill(cmd.Context(), args[0]); err != nil {
-				return fmt.Errorf("cancel %s: %w", args[0], err)
-			}
-			fmt.Fprintf(m.Stdout, "cancelled %s; what it delivered stays delivered\n", args[0])
-			return nil
+			return flags.withClient(func(c *control.Client) error {
+				if err := c.CancelBackfill(cmd.Context(), args[0]); err != nil {
+					return fmt.Errorf("cancel %s: %w", args[0], err)
+				}
+				fmt.Fprintf(m.Stdout, "cancelled %s; what it delivered stays delivered\n", args[0])
+				return nil
+			})
 		},
 	}
 	flags.add(cmd)

@@ -195,3 +195,24 @@ func TestKill9DuringCatchUp(t *testing.T) {
 		t.Fatalf("cursor = %d, want %d", cur.LastUID, total)
 	}
 }
+
+// readKeys counts the JSONL file's lines per key.
+func readKeys(t *testing.T, path string, keys map[string]int) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		var l struct {
+			Key string `json:"key"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("invalid JSONL line: %v", err)
+		}
+		keys[l.Key]++
+	}
+}

@@ -45,20 +45,17 @@ func (m *Main) deadLetterListCommand() *cobra.Command {
 		Short: "List dead letters",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := flags.dial()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			dls, err := c.DeadLetters(cmd.Context(), account)
-			if err != nil {
-				return fmt.Errorf("dead letters: %w", err)
-			}
-			if asJSON {
-				return writeJSON(m.Stdout, dls)
-			}
-			renderDeadLetters(m.Stdout, dls, time.Now())
-			return nil
+			return flags.withClient(func(c *control.Client) error {
+				dls, err := c.DeadLetters(cmd.Context(), account)
+				if err != nil {
+					return fmt.Errorf("dead letters: %w", err)
+				}
+				if asJSON {
+					return writeJSON(m.Stdout, dls)
+				}
+				renderDeadLetters(m.Stdout, dls, time.Now())
+				return nil
+			})
 		},
 	}
 	flags.add(cmd)
@@ -105,16 +102,13 @@ func (m *Main) deadLetterActionCommand(name, short string,
 			if uid == 0 {
 				return &exitError{code: 2, err: fmt.Errorf("--uid must be a positive number")}
 			}
-			c, err := flags.dial()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if err := act(cmd.Context(), c, account, folder, uid); err != nil {
-				return fmt.Errorf("%s %s/%s uid %d: %w", name, account, folder, uid, err)
-			}
-			fmt.Fprintf(m.Stdout, done, account, folder, uid)
-			return nil
+			return flags.withClient(func(c *control.Client) error {
+				if err := act(cmd.Context(), c, account, folder, uid); err != nil {
+					return fmt.Errorf("%s %s/%s uid %d: %w", name, account, folder, uid, err)
+				}
+				fmt.Fprintf(m.Stdout, done, account, folder, uid)
+				return nil
+			})
 		},
 	}
 	flags.add(cmd)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/mailsync/mailsync/sync/control"
 
 	"github.com/spf13/cobra"
 )
@@ -19,16 +20,13 @@ fetched or delivered for it until "mailsync resume". The pause lasts until
 resume or a daemon restart.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := flags.dial()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if err := c.Pause(cmd.Context(), account); err != nil {
-				return fmt.Errorf("pause %s: %w", account, err)
-			}
-			fmt.Fprintf(m.Stdout, "paused %s; resume with: mailsync resume --account %s\n", account, account)
-			return nil
+			return flags.withClient(func(c *control.Client) error {
+				if err := c.Pause(cmd.Context(), account); err != nil {
+					return fmt.Errorf("pause %s: %w", account, err)
+				}
+				fmt.Fprintf(m.Stdout, "paused %s; resume with: mailsync resume --account %s\n", account, account)
+				return nil
+			})
 		},
 	}
 	flags.add(cmd)
@@ -47,16 +45,13 @@ func (m *Main) resumeCommand() *cobra.Command {
 		Short: "Resume a paused account",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := flags.dial()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if err := c.Resume(cmd.Context(), account); err != nil {
-				return fmt.Errorf("resume %s: %w", account, err)
-			}
-			fmt.Fprintf(m.Stdout, "resumed %s\n", account)
-			return nil
+			return flags.withClient(func(c *control.Client) error {
+				if err := c.Resume(cmd.Context(), account); err != nil {
+					return fmt.Errorf("resume %s: %w", account, err)
+				}
+				fmt.Fprintf(m.Stdout, "resumed %s\n", account)
+				return nil
+			})
 		},
 	}
 	flags.add(cmd)

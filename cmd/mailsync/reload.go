@@ -31,20 +31,17 @@ parse or validate is refused with the reason, and the daemon keeps running
 with the config it has.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := flags.dial()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			res, err := c.Reload(cmd.Context())
-			if err != nil {
-				if strings.HasPrefix(err.Error(), "reload refused") {
-					return err // the daemon's own words say it all
+			return flags.withClient(func(c *control.Client) error {
+				res, err := c.Reload(cmd.Context())
+				if err != nil {
+					if strings.HasPrefix(err.Error(), "reload refused") {
+						return err // the daemon's own words say it all
+					}
+					return fmt.Errorf("reload refused: %w (the daemon keeps its running config)", err)
 				}
-				return fmt.Errorf("reload refused: %w (the daemon keeps its running config)", err)
-			}
-			printReload(m.Stdout, res)
-			return nil
+				printReload(m.Stdout, res)
+				return nil
+			})
 		},
 	}
 	flags.add(cmd)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/mailsync/mailsync/sync/control"
 
 	"github.com/spf13/cobra"
 )
@@ -19,16 +20,13 @@ delivery ledger is kept, so messages the CRM already has are not sent twice;
 use it after restoring a mailbox or changing the matcher rules.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := flags.dial()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if err := c.Resync(cmd.Context(), account, folder); err != nil {
-				return fmt.Errorf("resync %s/%s: %w", account, folder, err)
-			}
-			fmt.Fprintf(m.Stdout, "resync of %s/%s started; follow it with: mailsync status\n", account, folder)
-			return nil
+			return flags.withClient(func(c *control.Client) error {
+				if err := c.Resync(cmd.Context(), account, folder); err != nil {
+					return fmt.Errorf("resync %s/%s: %w", account, folder, err)
+				}
+				fmt.Fprintf(m.Stdout, "resync of %s/%s started; follow it with: mailsync status\n", account, folder)
+				return nil
+			})
 		},
 	}
 	flags.add(cmd)

@@ -71,6 +71,16 @@ func (f *daemonFlags) dial() (*control.Client, error) {
 	return c, err
 }
 
+// withClient runs fn with a client of the running daemon and closes it.
+func (f *daemonFlags) withClient(fn func(c *control.Client) error) error {
+	c, err := f.dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return fn(c)
+}
+
 func (m *Main) statusCommand() *cobra.Command {
 	var (
 		flags  daemonFlags

@@ -196,6 +196,10 @@ func (s *Supervisor) dial(ctx context.Context, acct *config.Account, h *imapclie
 		UnilateralDataHandler: h,
 		Logger:                s.log.With("account", acct.ID),
 	}
+	if s.conf().Log.TraceIMAP {
+		// imapconn redacts LOGIN and AUTHENTICATE before the writer sees them.
+		opts.Trace = &traceWriter{log: s.log.With("account", acct.ID)}
+	}
 	conn, err := imapconn.Dial(ctx, opts)
 	if err != nil {
 		return nil, err

@@ -214,3 +214,31 @@ func TestNoKeywordSupport(t *testing.T) {
 		}
 	}
 }
+
+// TestSelectiveCaptureByFolder: in selective mode, copying a message into
+// the log folder (CRM/Log) logs it, once; the others are not logged.
+func TestSelectiveCaptureByFolder(t *testing.T) {
+	srv := dovecottest.Start(t)
+	srv.SeedMaildir(t, dovecottest.DefaultUser, "INBOX", generate(97, 4, "alice"))
+	srv.CreateFolder(t, dovecottest.DefaultUser, "CRM/Log")
+	r := newRig(t, srv, rigOptions{accounts: map[string]string{"alice": dovecottest.DefaultUser}, folders: []string{"inbox", `"CRM/Log"`}})
+	r.cfg.Accounts[0].Matcher.Capture = "selective"
+	r.cfg.Accounts[0].Matcher.LogFolders = []string{"CRM/Log"}
+	r.start()
+	waitFor(t, 30*time.Second, "catch-up", func() bool { return r.cursor("alice", "INBOX").LastUID == 4 })
+	c := srv.Dial(t, dovecottest.DefaultUser)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Copy(imap.UIDSetNum(3), "CRM/Log").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "the copied message", func() bool { return len(r.jsonlKeys()) == 1 })
+	time.Sleep(500 * time.Millisecond)
+	r.stop()
+	var got jsonlLine
+	readJSONL(t, r.dir+"/messages.jsonl", func(l jsonlLine) { got = l })
+	if n := len(r.jsonlKeys()); n != 1 || got.Provenance[0].Folder != "CRM/Log" {
+		t.Fatalf("sink holds %d messages (last from %+v), want exactly the one copied into CRM/Log", n, got.Provenance)
+	}
+}
