@@ -21,7 +21,12 @@ import (
 // which the caller does once per catch-up rather than once per batch: on
 // Maildir servers every keyword change renames a file, and that must not
 // sit on the delivery path.
-func (f *folderWorker) deliverBatch(ctx context.Context, b *batch, validity uint32) ([]uint32, error) {
+//
+// With a non-nil overlap, a batch the sink took whole is committed in the
+// background while the caller delivers the next one; commits stay in
+// order (each waits for the previous), and the caller must call
+// overlap.wait before it uses the cursor or returns.
+func (f *folderWorker) deliverBatch(ctx context.Context, b *batch, validity uint32, overlap *commitOverlap) ([]uint32, error) {
 	for _, it := range b.items {
 		if it.msg == nil || (it.action != actDeliver && it.action != actDuplicate) {
 			it.done = true
@@ -77,6 +82,15 @@ func (f *folderWorker) deliverBatch(ctx context.Context, b *batch, validity uint
 					}
 				}
 			}
+		}
+		// The previous batch's commit must land first: the cursor only
+		// moves in order.
+		if err := overlap.wait(); err != nil {
+			return nil, err
+		}
+		if lastErr == nil && attempt == 1 && overlap != nil {
+			overlap.start(func() error { return f.commit(b, validity, attempt) })
+			return b.loggedUIDs(), nil
 		}
 		if err := f.commit(b, validity, attempt); err != nil {
 			return nil, err
@@ -310,4 +324,27 @@ func (f *folderWorker) sendLateProvenance(b *batch, validity uint32) {
 	if err := f.deliverEvents(f.sup.hardCtx, evs); err != nil {
 		f.log.Warn("provenance update not delivered; the ledger has it", "count", len(evs), "error", err)
 	}
+}
+
+// commitOverlap runs one batch's commit in the background while the next
+// batch goes to the sink: the sink's fsync and bbolt's then overlap. At
+// most one commit is in flight; its goroutine is owned by whoever calls
+// wait.
+type commitOverlap struct {
+	done chan error
+}
+
+func (o *commitOverlap) start(commit func() error) {
+	o.done = make(chan error, 1)
+	go func() { o.done <- commit() }()
+}
+
+// wait returns the in-flight commit's error, if any; nil-safe.
+func (o *commitOverlap) wait() error {
+	if o == nil || o.done == nil {
+		return nil
+	}
+	err := <-o.done
+	o.done = nil
+	return err
 }

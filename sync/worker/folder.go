@@ -336,13 +336,17 @@ func (f *folderWorker) catchUp(ctx context.Context, conn *imapconn.Conn, from, t
 	}()
 	var deliverErr error
 	var logged []uint32
+	overlap := &commitOverlap{}
 	for b := range batches {
 		var uids []uint32
-		if uids, deliverErr = f.deliverBatch(ctx, b, validity); deliverErr != nil {
+		if uids, deliverErr = f.deliverBatch(ctx, b, validity, overlap); deliverErr != nil {
 			cancel()
 			break
 		}
 		logged = append(logged, uids...)
+	}
+	if err := overlap.wait(); deliverErr == nil {
+		deliverErr = err
 	}
 	cancel()
 	for range batches { // let the producer finish its send

@@ -37,7 +37,8 @@ type Deps struct {
 	// need one (see package oauth).
 	Authenticator func(acct *config.Account) (imapconn.Authenticator, error)
 	// Observer, when set, is called once per message after its outcome is
-	// committed. It runs on the folder worker's goroutine: keep it quick.
+	// committed. It runs on a worker goroutine, one call at a time per
+	// folder: keep it quick.
 	Observer func(Event)
 }
 

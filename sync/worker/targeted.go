@@ -38,7 +38,7 @@ func (f *folderWorker) processUIDs(ctx context.Context, conn *imapconn.Conn, val
 			if err := f.prepare(ctx, conn, part); err != nil {
 				return err
 			}
-			logged, err := f.deliverBatch(ctx, part, validity)
+			logged, err := f.deliverBatch(ctx, part, validity, nil)
 			if err != nil {
 				return err
 			}
