@@ -97,7 +97,7 @@ func demoConfig(srv *demo.Server, dir, dirFile string) (*config.Config, error) {
 	fmt.Fprintf(&b, "state: %q\nsink: {type: jsonl, jsonl: {path: %q}}\n", filepath.Join(dir, "state.db"), filepath.Join(dir, "messages.jsonl"))
 	fmt.Fprintf(&b, "sync: {retry_min: 200ms, retry_max: 5s, shutdown_grace: 5s}\n")
 	fmt.Fprintf(&b, "matcher:\n  directory_file: %q\n  own_domains: [acme.example]\n", dirFile)
-	b.WriteString("  tags: [{name: deal tag, pattern: '\\[#DEAL-(\\d+)\\]', kind: deal, id: 'D-$1', in: [subject]}]\n")
+	b.WriteString("  tags: [{name: deal tag, pattern: '\\[#DEAL-(\\d+)\\]', kind: deal, id: 'DEAL-$1', in: [subject]}]\n")
 	b.WriteString("accounts:\n")
 	for i, user := range srv.Users() {
 		env := fmt.Sprintf("MAILSYNC_DEMO_PASSWORD_%d", i)
