@@ -167,7 +167,7 @@ func (a *accountWorker) runPoller(ctx context.Context, folders []*folderWorker) 
 			a.connOpened()
 			for err == nil && ctx.Err() == nil {
 				for _, f := range folders {
-					if err = f.syncOnce(ctx, conn); err != nil {
+					if err = f.pollOnce(ctx, conn); err != nil {
 						f.fail(err)
 						break
 					}

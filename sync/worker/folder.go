@@ -36,6 +36,9 @@ type folderWorker struct {
 	status  FolderStatus
 	gone    map[uint32]goneCopy // expunged copies waiting out the grace period
 	unlinks []uint32            // copies whose logged keyword must go (unlinked in the CRM)
+	// lastPoll is STATUS after the last sync of a polled folder; nil
+	// forces the next poll to sync.
+	lastPoll *pollState
 }
 
 func newFolderWorker(sup *Supervisor, acct *accountWorker, name, role string) *folderWorker {

@@ -1,8 +1,10 @@
 package worker_test
 
 import (
+	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -194,4 +196,47 @@ func cut(where string) (string, string, bool) {
 		}
 	}
 	return where, "", false
+}
+
+// TestOversizedMessageIsCutNotDropped: a message over sync.max_body_bytes
+// is delivered with its first max_body_bytes and marked truncated; the
+// messages around it flow as usual.
+func TestOversizedMessageIsCutNotDropped(t *testing.T) {
+	srv := dovecottest.Start(t)
+	big := []byte("From: Big Sender <big@contoso.example>\r\nTo: alice@acme.example\r\nSubject: the big one\r\n" +
+		"Message-ID: <big-1@contoso.example>\r\nDate: Mon, 02 Nov 2026 09:00:00 +0000\r\n\r\n" +
+		strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n", 3000))
+	const limit = 16384
+	g := mailgen.New(121, mailgen.Options{AvgSize: 8000})
+	size := map[string]int{"big-1@contoso.example": len(big)}
+	var msgs [][]byte
+	for i := range 4 {
+		m := g.Generate(mailgen.Spec{})
+		size[m.ID] = len(m.Raw)
+		msgs = append(msgs, m.Raw)
+		if i == 1 {
+			msgs = append(msgs, big)
+		}
+	}
+	srv.SeedMaildir(t, dovecottest.DefaultUser, "INBOX", msgs)
+	r := newRig(t, srv, rigOptions{accounts: map[string]string{"alice": dovecottest.DefaultUser}, folders: []string{"inbox"},
+		extra: fmt.Sprintf("sync: {retry_min: 50ms, retry_max: 1s, max_body_bytes: %d}\n", limit)})
+	r.start()
+	waitFor(t, 30*time.Second, "5 deliveries", func() bool { return len(r.jsonlKeys()) == 5 })
+	r.stop()
+	var found bool
+	readJSONL(t, r.dir+"/messages.jsonl", func(l jsonlLine) {
+		over := size[l.MessageID] > limit
+		found = found || l.MessageID == "big-1@contoso.example"
+		switch {
+		case over && (!l.Truncated || len(l.Body) != limit):
+			t.Errorf("%s (%d bytes): truncated %v, body %d bytes; want the first %d bytes, marked truncated",
+				l.MessageID, size[l.MessageID], l.Truncated, len(l.Body), limit)
+		case !over && (l.Truncated || len(l.Body) != size[l.MessageID]):
+			t.Errorf("%s (%d bytes): truncated %v, body %d bytes; want it whole", l.MessageID, size[l.MessageID], l.Truncated, len(l.Body))
+		}
+	})
+	if !found {
+		t.Fatal("the oversized message was not delivered")
+	}
 }
