@@ -40,7 +40,7 @@ func TestBackfillWhileLiveAndResume(t *testing.T) {
 		s := r.sup.Status()
 		return len(s) == 1 && len(s[0].Folders) == 1 && s[0].Folders[0].State == worker.StateIdle
 	})
-	job, err := r.sup.StartBackfill(worker.BackfillRequest{Account: "alice", Folder: "Archive", Rate: 2500})
+	job, err := r.sup.StartBackfill(worker.BackfillRequest{Account: "alice", Folder: "Archive", Rate: 1000}) // ~5s: room for the live message
 	if err != nil {
 		t.Fatal(err)
 	}
