@@ -197,6 +197,8 @@ func (d *daemon) reload() (*control.ReloadResult, error) {
 	if d.cfgPath == "" {
 		return nil, errors.New("reload: the daemon was not started from a config file")
 	}
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
 	refused := func(err error) error {
 		// A bad file is the caller's to fix: the socket answers 400.
 		return fmt.Errorf("%w: reload refused, the running configuration stays: %w", control.ErrInvalidRequest, err)
@@ -204,6 +206,13 @@ func (d *daemon) reload() (*control.ReloadResult, error) {
 	cfg, err := config.Load(d.cfgPath)
 	if err != nil {
 		return nil, refused(err)
+	}
+	// The token manager knows the OAuth2 accounts it started with; a new
+	// one would fail every login, so say so now.
+	for _, a := range cfg.Accounts {
+		if old, ok := d.cfg.Account(a.ID); a.Auth == "oauth2" && (!ok || old.Auth != "oauth2") {
+			return nil, refused(fmt.Errorf("%s: a new OAuth2 account needs a restart (systemctl restart mailsync)", a.Path()))
+		}
 	}
 	m, err := buildMatcher(cfg, d.store, d)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	stdsync "sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +39,9 @@ type daemon struct {
 	tokens  *oauth.Manager
 	// sender submits mail composed in the CRM (POST /v1/accounts/{id}/send).
 	sender *outbound.Sender
+	// reloadMu serialises reloads (SIGHUP and the control socket) and
+	// guards cfg while one runs.
+	reloadMu stdsync.Mutex
 }
 
 // daemonOptions let the demo watch outcomes.
