@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	stdsync "sync"
 	"testing"
 	"time"
 
@@ -16,24 +15,6 @@ import (
 	"github.com/mailsync/mailsync/sync/oauth"
 	"github.com/mailsync/mailsync/sync/oauth/oauthtest"
 )
-
-// lockedBuffer is an output stream read while a command still writes.
-type lockedBuffer struct {
-	mu  stdsync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // writeAuthConfig writes a config with two oauth2 accounts on idp: sales
 // (refresh_token grant) and app (client credentials), and a token key.
@@ -69,7 +50,7 @@ accounts:
 }
 
 // runAuth runs the CLI in-process with ctx bounded to a minute.
-func runAuth(t *testing.T, out *lockedBuffer, args ...string) int {
+func runAuth(t *testing.T, out *syncBuffer, args ...string) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -78,7 +59,7 @@ func runAuth(t *testing.T, out *lockedBuffer, args ...string) int {
 
 func authStatusJSON(t *testing.T, cfgPath string) map[string]oauth.TokenStatus {
 	t.Helper()
-	out := &lockedBuffer{}
+	out := &syncBuffer{}
 	if code := runAuth(t, out, "auth", "status", "--json", "--config", cfgPath); code != 0 {
 		t.Fatalf("auth status exit %d: %s", code, out)
 	}
@@ -100,7 +81,7 @@ func TestAuthLoginDeviceThenStatus(t *testing.T) {
 		t.Fatalf("before login: state = %q, want %q", got, oauth.StateMissing)
 	}
 	idp.ApproveAs("alice@acme.example")
-	out := &lockedBuffer{}
+	out := &syncBuffer{}
 	if code := runAuth(t, out, "auth", "login", "--account", "sales", "--config", cfgPath); code != 0 {
 		t.Fatalf("auth login exit %d:\n%s", code, out)
 	}
@@ -116,7 +97,7 @@ func TestAuthLoginDeviceThenStatus(t *testing.T) {
 	if got := s["app"]; got.State != oauth.StateOK || got.Grant != "client_credentials" {
 		t.Fatalf("app status = %+v", got)
 	}
-	text := &lockedBuffer{}
+	text := &syncBuffer{}
 	if code := runAuth(t, text, "auth", "status", "--config", cfgPath); code != 0 || !strings.Contains(text.String(), "sales    ok") {
 		t.Fatalf("auth status exit %d:\n%s", code, text)
 	}
@@ -142,14 +123,14 @@ func TestAuthLoginWaitsForTheDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer held.Close()
-	if code := runAuth(t, &lockedBuffer{}, "auth", "status", "--config", cfgPath); code == 0 {
+	if code := runAuth(t, &syncBuffer{}, "auth", "status", "--config", cfgPath); code == 0 {
 		t.Fatal("auth status succeeded while the state file was held")
 	}
 	rt := filepath.Join(dir, "refresh.token")
 	if err := os.WriteFile(rt, []byte(idp.IssueRefreshToken("alice@acme.example")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out := &lockedBuffer{}
+	out := &syncBuffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- runAuth(t, out, "auth", "login", "--account", "sales", "--config", cfgPath, "--refresh-token-file", rt, "--wait", "30s")
@@ -192,7 +173,7 @@ func TestAuthLoginGivesUpWhenTheDaemonStays(t *testing.T) {
 	if err := os.WriteFile(rt, []byte(idp.IssueRefreshToken("alice@acme.example")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out := &lockedBuffer{}
+	out := &syncBuffer{}
 	if code := runAuth(t, out, "auth", "login", "--account", "sales", "--config", cfgPath, "--refresh-token-file", rt, "--wait", "1s"); code != 1 {
 		t.Fatalf("exit %d, want 1:\n%s", code, out)
 	}
@@ -223,7 +204,7 @@ func TestAuthLoginErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out := &lockedBuffer{}
+			out := &syncBuffer{}
 			args := append([]string{"auth", "login", "--config", cfgPath}, tt.args...)
 			if code := runAuth(t, out, args...); code != tt.code || !strings.Contains(out.String(), tt.want) {
 				t.Fatalf("exit %d, output:\n%s\nwant exit %d and %q", code, out, tt.code, tt.want)
