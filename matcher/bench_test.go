@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mailsync/mailsync/matcher"
+	"github.com/mailsync/mailsync/sync/sink"
 )
 
 // genHeaders makes n realistic header blocks over a fixed population:
@@ -52,15 +53,15 @@ func genHeaders(n int) [][]byte {
 
 // genDirectory knows the generated population's contacts and companies.
 func genDirectory() *fakeDir {
-	d := &fakeDir{emails: map[string][]matcher.Record{}, domains: map[string][]matcher.Record{}}
+	d := &fakeDir{emails: map[string][]sink.Record{}, domains: map[string][]sink.Record{}}
 	for i := 0; i < 40; i++ {
 		a := fmt.Sprintf("contact%d@company%d.example", i, i%8)
-		d.emails[a] = []matcher.Record{{Kind: matcher.KindContact, ID: fmt.Sprintf("c-%d", i), Email: a, Company: fmt.Sprintf("co-%d", i%8),
-			Deals: []matcher.Deal{{ID: fmt.Sprintf("d-%d", i), Open: true}, {ID: fmt.Sprintf("d-%d-old", i), Open: true}}}}
+		d.emails[a] = []sink.Record{{Kind: sink.KindContact, ID: fmt.Sprintf("c-%d", i), Email: a, Company: fmt.Sprintf("co-%d", i%8),
+			Deals: []sink.Deal{{ID: fmt.Sprintf("d-%d", i), Open: true}, {ID: fmt.Sprintf("d-%d-old", i), Open: true}}}}
 	}
 	for i := 0; i < 8; i++ {
 		dom := fmt.Sprintf("company%d.example", i)
-		d.domains[dom] = []matcher.Record{{Kind: matcher.KindCompany, ID: fmt.Sprintf("co-%d", i), Domain: dom}}
+		d.domains[dom] = []sink.Record{{Kind: sink.KindCompany, ID: fmt.Sprintf("co-%d", i), Domain: dom}}
 	}
 	return d
 }

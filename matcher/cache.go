@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mailsync/mailsync/sync/sink"
 )
 
 // Cache defaults.
@@ -34,13 +36,14 @@ type CacheStats struct {
 	Hits    int64 `json:"hits"`   // keys answered from the cache
 	Misses  int64 `json:"misses"` // keys passed to the directory
 	Calls   int64 `json:"calls"`  // directory calls made
+	Merged  int64 `json:"merged"` // keys answered by another call's look-up in flight
 	Entries int   `json:"entries"`
 }
 
 // Cache is a Directory in front of another: it keeps answers, found or not,
 // for a while and asks the directory once per call for all the keys it is
-// missing. It is safe for concurrent use; two callers missing the same key
-// at once may both ask the directory.
+// missing. It is safe for concurrent use; callers missing the same key at
+// once share one look-up.
 type Cache struct {
 	dir  Directory
 	opts CacheOptions
@@ -49,7 +52,7 @@ type Cache struct {
 	emails  lru
 	domains lru
 
-	hits, misses, calls atomic.Int64
+	hits, misses, calls, merged atomic.Int64
 }
 
 var _ Directory = (*Cache)(nil)
@@ -73,12 +76,12 @@ func NewCache(dir Directory, opts CacheOptions) *Cache {
 
 // LookupEmails implements Directory. Its error is the directory's, and
 // nothing is cached for the keys of a failed call.
-func (c *Cache) LookupEmails(ctx context.Context, emails []string) (map[string][]Record, error) {
+func (c *Cache) LookupEmails(ctx context.Context, emails []string) (map[string][]sink.Record, error) {
 	return c.lookup(ctx, &c.emails, emails, c.dir.LookupEmails)
 }
 
 // LookupDomains implements Directory, as LookupEmails.
-func (c *Cache) LookupDomains(ctx context.Context, domains []string) (map[string][]Record, error) {
+func (c *Cache) LookupDomains(ctx context.Context, domains []string) (map[string][]sink.Record, error) {
 	return c.lookup(ctx, &c.domains, domains, c.dir.LookupDomains)
 }
 
@@ -87,22 +90,23 @@ func (c *Cache) Stats() CacheStats {
 	c.mu.Lock()
 	n := c.emails.l.Len() + c.domains.l.Len()
 	c.mu.Unlock()
-	return CacheStats{Hits: c.hits.Load(), Misses: c.misses.Load(), Calls: c.calls.Load(), Entries: n}
+	return CacheStats{Hits: c.hits.Load(), Misses: c.misses.Load(), Calls: c.calls.Load(), Merged: c.merged.Load(), Entries: n}
 }
 
 // Purge drops every entry, e.g. after the CRM data was reloaded.
 func (c *Cache) Purge() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.emails = newLRU(c.opts.MaxEntries)
-	c.domains = newLRU(c.opts.MaxEntries)
+	c.emails.m, c.emails.l = map[string]*list.Element{}, list.New()
+	c.domains.m, c.domains.l = map[string]*list.Element{}, list.New()
 }
 
 func (c *Cache) lookup(ctx context.Context, l *lru, keys []string,
-	fetch func(context.Context, []string) (map[string][]Record, error)) (map[string][]Record, error) {
-	out := make(map[string][]Record, len(keys))
-	var miss []string
-	var missed map[string]bool // made on the first miss: the warm path allocates nothing
+	fetch func(context.Context, []string) (map[string][]sink.Record, error)) (map[string][]sink.Record, error) {
+	out := make(map[string][]sink.Record, len(keys))
+	var mine []string        // keys this call asks the directory for
+	var theirs []string      // keys another call is asking for right now
+	var seen map[string]bool // made on the first miss: the warm path allocates nothing
 	now := c.opts.Now()
 	c.mu.Lock()
 	for _, k := range keys {
@@ -113,31 +117,72 @@ func (c *Cache) lookup(ctx context.Context, l *lru, keys []string,
 		case ok:
 			// cached "not found"
 		default:
-			if missed == nil {
-				missed = map[string]bool{}
+			if seen == nil {
+				seen = map[string]bool{}
 			}
-			if !missed[k] {
-				missed[k] = true
-				miss = append(miss, k)
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			if l.inflight[k] != nil {
+				theirs = append(theirs, k)
+				c.merged.Add(1)
+			} else {
+				l.inflight[k] = &flight{done: make(chan struct{})}
+				mine = append(mine, k)
 			}
 			continue
 		}
 		c.hits.Add(1)
 	}
-	c.mu.Unlock()
-	if len(miss) == 0 {
-		return out, nil
+	flights := make(map[string]*flight, len(theirs))
+	for _, k := range theirs {
+		flights[k] = l.inflight[k]
 	}
-	c.misses.Add(int64(len(miss)))
-	c.calls.Add(1)
-	got, err := fetch(ctx, miss)
+	c.mu.Unlock()
+	var err error
+	if len(mine) > 0 {
+		err = c.fetch(ctx, l, mine, fetch, out)
+	}
+	// Keys another call was already fetching: wait for its answer rather
+	// than asking the directory the same thing twice.
+	for k, f := range flights {
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if f.err != nil && err == nil {
+			err = f.err
+		}
+		if len(f.recs) > 0 {
+			out[k] = f.recs
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
-	now = c.opts.Now()
+	return out, nil
+}
+
+// fetch asks the directory for keys, which this call registered as in
+// flight, caches the answers and hands them to the calls waiting for them.
+func (c *Cache) fetch(ctx context.Context, l *lru, keys []string,
+	fetch func(context.Context, []string) (map[string][]sink.Record, error), out map[string][]sink.Record) error {
+	c.misses.Add(int64(len(keys)))
+	c.calls.Add(1)
+	got, err := fetch(ctx, keys)
+	now := c.opts.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, k := range miss {
+	for _, k := range keys {
+		f := l.inflight[k]
+		delete(l.inflight, k)
+		f.recs, f.err = got[k], err
+		close(f.done)
+		if err != nil {
+			continue // nothing is cached for the keys of a failed call
+		}
 		recs := got[k]
 		if len(recs) > 0 {
 			out[k] = recs
@@ -146,7 +191,14 @@ func (c *Cache) lookup(ctx context.Context, l *lru, keys []string,
 			l.put(k, nil, now.Add(c.opts.NegativeTTL))
 		}
 	}
-	return out, nil
+	return err
+}
+
+// flight is one key being fetched from the directory.
+type flight struct {
+	done chan struct{} // closed when recs and err are set
+	recs []sink.Record
+	err  error
 }
 
 // lru is a size-bounded map with expiry; the caller holds Cache.mu.
@@ -154,19 +206,22 @@ type lru struct {
 	max int
 	m   map[string]*list.Element
 	l   *list.List
+	// inflight holds the keys being fetched now; it outlives a Purge, whose
+	// callers still wait for those answers.
+	inflight map[string]*flight
 }
 
 type lruEntry struct {
 	key     string
-	recs    []Record // nil: known not found
+	recs    []sink.Record // nil: known not found
 	expires time.Time
 }
 
 func newLRU(max int) lru {
-	return lru{max: max, m: map[string]*list.Element{}, l: list.New()}
+	return lru{max: max, m: map[string]*list.Element{}, l: list.New(), inflight: map[string]*flight{}}
 }
 
-func (l *lru) get(k string, now time.Time) ([]Record, bool) {
+func (l *lru) get(k string, now time.Time) ([]sink.Record, bool) {
 	e, ok := l.m[k]
 	if !ok {
 		return nil, false
@@ -181,7 +236,7 @@ func (l *lru) get(k string, now time.Time) ([]Record, bool) {
 	return ent.recs, true
 }
 
-func (l *lru) put(k string, recs []Record, expires time.Time) {
+func (l *lru) put(k string, recs []sink.Record, expires time.Time) {
 	if e, ok := l.m[k]; ok {
 		ent := e.Value.(*lruEntry)
 		ent.recs, ent.expires = recs, expires

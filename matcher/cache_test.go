@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mailsync/mailsync/matcher"
+	"github.com/mailsync/mailsync/sync/sink"
 )
 
 type clock struct {
@@ -28,7 +29,7 @@ func TestCacheTTLAndNegative(t *testing.T) {
 	clk := &clock{now: time.Unix(1e9, 0)}
 	c := matcher.NewCache(dir, matcher.CacheOptions{TTL: time.Minute, NegativeTTL: 10 * time.Second, Now: clk.Now})
 	ctx := context.Background()
-	lookup := func() map[string][]matcher.Record {
+	lookup := func() map[string][]sink.Record {
 		t.Helper()
 		res, err := c.LookupEmails(ctx, []string{"alice@acme.com", "nobody@x.example"})
 		if err != nil {
@@ -164,8 +165,8 @@ func TestCacheConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 	st := c.Stats()
-	if st.Hits+st.Misses != 8*200*2 {
-		t.Errorf("hits+misses = %d, want %d", st.Hits+st.Misses, 8*200*2)
+	if st.Hits+st.Misses+st.Merged != 8*200*2 {
+		t.Errorf("hits+misses+merged = %d, want %d", st.Hits+st.Misses+st.Merged, 8*200*2)
 	}
 }
 
@@ -176,7 +177,7 @@ func TestCacheCallCount(t *testing.T) {
 	dir := newFakeDir()
 	for i := 0; i < 25; i++ { // half of the addresses are known contacts
 		a := fmt.Sprintf("person%d@company%d.example", i, i%10)
-		dir.emails[a] = []matcher.Record{{Kind: matcher.KindContact, ID: fmt.Sprintf("c-%d", i), Email: a}}
+		dir.emails[a] = []sink.Record{{Kind: sink.KindContact, ID: fmt.Sprintf("c-%d", i), Email: a}}
 	}
 	cache := matcher.NewCache(dir, matcher.CacheOptions{})
 	m := newMatcher(t, baseConfig(), cache, nil)
@@ -195,5 +196,88 @@ func TestCacheCallCount(t *testing.T) {
 	}
 	if st.Hits < 9900 {
 		t.Errorf("cache hits = %d, want >= 9900", st.Hits)
+	}
+}
+
+// blockingDir answers every look-up after release is closed, counting calls.
+type blockingDir struct {
+	entered chan struct{}
+	release chan struct{}
+	mu      sync.Mutex
+	calls   int
+}
+
+func (d *blockingDir) LookupEmails(ctx context.Context, emails []string) (map[string][]sink.Record, error) {
+	d.mu.Lock()
+	d.calls++
+	first := d.calls == 1
+	d.mu.Unlock()
+	if first {
+		close(d.entered)
+	}
+	select {
+	case <-d.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	out := map[string][]sink.Record{}
+	for _, e := range emails {
+		out[e] = []sink.Record{{Kind: sink.KindContact, ID: "c-" + e}}
+	}
+	return out, nil
+}
+
+func (d *blockingDir) LookupDomains(context.Context, []string) (map[string][]sink.Record, error) {
+	return nil, nil
+}
+
+// Concurrent look-ups of a key already being fetched wait for that one
+// call instead of asking the directory again.
+func TestCacheMergesLookupsInFlight(t *testing.T) {
+	dir := &blockingDir{entered: make(chan struct{}), release: make(chan struct{})}
+	c := matcher.NewCache(dir, matcher.CacheOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const callers = 5
+	got := make(chan string, callers)
+	var wg sync.WaitGroup
+	lookup := func() {
+		defer wg.Done()
+		recs, err := c.LookupEmails(ctx, []string{"a@x.com"})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		got <- recs["a@x.com"][0].ID
+	}
+	wg.Add(1)
+	go lookup()
+	<-dir.entered
+	for range callers - 1 {
+		wg.Add(1)
+		go lookup()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for c.Stats().Merged < callers-1 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	close(dir.release)
+	wg.Wait()
+	close(got)
+	n := 0
+	for id := range got {
+		n++
+		if id != "c-a@x.com" {
+			t.Errorf("a caller got %q", id)
+		}
+	}
+	if n != callers {
+		t.Errorf("%d callers got an answer, want %d", n, callers)
+	}
+	if dir.calls != 1 {
+		t.Errorf("directory called %d times, want 1", dir.calls)
+	}
+	if st := c.Stats(); st.Merged != callers-1 {
+		t.Errorf("merged = %d, want %d", st.Merged, callers-1)
 	}
 }

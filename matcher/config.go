@@ -6,6 +6,8 @@ import (
 	"path"
 	"regexp"
 	"strings"
+
+	"github.com/mailsync/mailsync/sync/sink"
 )
 
 // Rule names, in the default order.
@@ -256,7 +258,7 @@ func (p *AccountPolicy) Validate(at string) error {
 		bad("deal_policy", "%v", err)
 	}
 	for name, r := range map[string]CreateRule{"lead": p.AutoCreate.Lead, "contact": p.AutoCreate.Contact, "deal": p.AutoCreate.Deal} {
-		if r.Kind != "" && !Kind(r.Kind).Valid() {
+		if r.Kind != "" && !sink.Kind(r.Kind).Valid() {
 			bad("auto_create."+name+".kind", "unknown record kind %q", r.Kind)
 		}
 	}

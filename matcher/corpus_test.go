@@ -14,6 +14,7 @@ import (
 
 	"github.com/mailsync/mailsync/matcher"
 	"github.com/mailsync/mailsync/matcher/filedir"
+	"github.com/mailsync/mailsync/sync/sink"
 )
 
 // manifest is testdata/corpus/expected.yaml.
@@ -41,9 +42,9 @@ type corpusCase struct {
 }
 
 // mapThreads is a ThreadIndex over a fixed map.
-type mapThreads map[string][]matcher.Record
+type mapThreads map[string][]sink.Record
 
-func (t mapThreads) ThreadRecords(_ context.Context, ids []string) ([]matcher.Record, error) {
+func (t mapThreads) ThreadRecords(_ context.Context, ids []string) ([]sink.Record, error) {
 	for _, id := range ids {
 		if r, ok := t[id]; ok {
 			return r, nil
@@ -52,12 +53,12 @@ func (t mapThreads) ThreadRecords(_ context.Context, ids []string) ([]matcher.Re
 	return nil, nil
 }
 
-func parseRef(t testing.TB, s string) matcher.Record {
+func parseRef(t testing.TB, s string) sink.Record {
 	k, id, ok := strings.Cut(s, ":")
 	if !ok {
 		t.Fatalf("bad record ref %q", s)
 	}
-	return matcher.Record{Kind: matcher.Kind(k), ID: id}
+	return sink.Record{Kind: sink.Kind(k), ID: id}
 }
 
 // decodeConfig decodes through mapstructure, as viper does, so the tags are
@@ -154,7 +155,7 @@ func splitMessage(raw []byte) (head, body []byte) {
 	return raw, nil
 }
 
-func refs(rs []matcher.Record) []string {
+func refs(rs []sink.Record) []string {
 	out := make([]string, len(rs))
 	for i, r := range rs {
 		out[i] = r.Key()

@@ -1,5 +1,7 @@
 package matcher
 
+import "github.com/mailsync/mailsync/sync/sink"
+
 // Action is what the caller must do with a message.
 type Action string
 
@@ -67,8 +69,8 @@ type Include struct {
 // Intent asks the caller to create a record; the matcher never creates
 // anything itself.
 type Intent struct {
-	Action string `json:"action"` // "create"
-	Kind   Kind   `json:"kind"`
+	Action string    `json:"action"` // "create"
+	Kind   sink.Kind `json:"kind"`
 	// Reason is why: unknown_sender, unknown_recipient, no_open_deal.
 	Reason string            `json:"reason"`
 	Fields map[string]string `json:"fields"`
@@ -87,9 +89,9 @@ type Participant struct {
 	// Looked reports whether the directory was asked about Key; Records
 	// is what it returned for the address, DomainRecords for its domain
 	// (when the domain rule ran).
-	Looked        bool     `json:"looked_up,omitempty"`
-	Records       []Record `json:"records,omitempty"`
-	DomainRecords []Record `json:"domain_records,omitempty"`
+	Looked        bool          `json:"looked_up,omitempty"`
+	Records       []sink.Record `json:"records,omitempty"`
+	DomainRecords []sink.Record `json:"domain_records,omitempty"`
 }
 
 // Check is one exclusion as evaluated.
@@ -129,8 +131,8 @@ type Decision struct {
 	Rule string `json:"rule,omitempty"`
 	// Records are the records to link, without duplicates; contacts and
 	// companies carry no deals here, linked deals are records of their own.
-	Records []Record `json:"records,omitempty"`
-	Intents []Intent `json:"intents,omitempty"`
+	Records []sink.Record `json:"records,omitempty"`
+	Intents []Intent      `json:"intents,omitempty"`
 
 	Capture  string  `json:"capture"`
 	Selected bool    `json:"selected,omitempty"`
@@ -145,7 +147,7 @@ type Decision struct {
 
 // addRecord links r unless already linked. Deals are dropped from the copy:
 // each linked deal is a record of its own.
-func (d *Decision) addRecord(r Record) bool {
+func (d *Decision) addRecord(r sink.Record) bool {
 	for _, have := range d.Records {
 		if have.Kind == r.Kind && have.ID == r.ID {
 			return false
@@ -157,7 +159,7 @@ func (d *Decision) addRecord(r Record) bool {
 }
 
 // hasKind reports whether a record of kind k is linked.
-func (d *Decision) hasKind(k Kind) bool {
+func (d *Decision) hasKind(k sink.Kind) bool {
 	for _, r := range d.Records {
 		if r.Kind == k {
 			return true

@@ -98,9 +98,14 @@ func (d *Decision) WriteText(w io.Writer) error {
 
 	section(tw, "records")
 	for _, r := range d.Records {
-		if r.Name == "" {
+		// Via names the look-up that found the record (which CRM query,
+		// or the directory file), so an admin can tell why it matched.
+		switch {
+		case r.Via != "":
+			line("  %s\t%s\t%s\tfound by %s", r.Kind, r.ID, r.Name, r.Via)
+		case r.Name == "":
 			line("  %s\t%s", r.Kind, r.ID)
-		} else {
+		default:
 			line("  %s\t%s\t%s", r.Kind, r.ID, r.Name)
 		}
 	}

@@ -46,7 +46,7 @@ func TestExplainText(t *testing.T) {
 		"address FIRED bob@acme.com -> contact:c-bob (Bob), company:co-acme",
 		"domain not_run",
 		"contact c-bob Bob",
-		"company co-acme",
+		"company co-acme found by company of contact:c-bob",
 		`create deal no_open_deal company="co-acme" contact="c-bob" email="bob@acme.com" name="Offer" source="email"`,
 		"parse errors",
 	} {

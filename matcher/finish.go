@@ -3,6 +3,8 @@ package matcher
 import (
 	"fmt"
 	"strings"
+
+	"github.com/mailsync/mailsync/sync/sink"
 )
 
 // finish completes a decision: rules not run are traced, intents are added
@@ -52,7 +54,7 @@ func (m *Matcher) intents(st *state) {
 	}
 	company := ""
 	for _, r := range d.Records {
-		if r.Kind == KindCompany {
+		if r.Kind == sink.KindCompany {
 			company = r.ID
 			break
 		}
@@ -69,14 +71,14 @@ func (m *Matcher) intents(st *state) {
 			d.Intents = append(d.Intents, m.personIntent(st, a.Contact, IntentUnknownRecipient, p, company))
 		}
 	}
-	if !a.Deal.Enabled || d.hasKind(KindDeal) {
+	if !a.Deal.Enabled || d.hasKind(sink.KindDeal) {
 		return
 	}
 	seen := map[string]bool{}
 	for _, j := range st.ext {
 		p := &d.Participants[j]
 		for _, r := range p.Records {
-			if r.Kind != KindContact || seen[r.ID] || hasOpenDeal(r.Deals) {
+			if r.Kind != sink.KindContact || seen[r.ID] || hasOpenDeal(r.Deals) {
 				continue
 			}
 			seen[r.ID] = true
@@ -88,7 +90,7 @@ func (m *Matcher) intents(st *state) {
 			}
 			setIf(f, "company", r.Company)
 			setIf(f, "owner", a.Deal.Owner)
-			d.Intents = append(d.Intents, Intent{Action: "create", Kind: Kind(a.Deal.Kind), Reason: IntentNoOpenDeal, Fields: f})
+			d.Intents = append(d.Intents, Intent{Action: "create", Kind: sink.Kind(a.Deal.Kind), Reason: IntentNoOpenDeal, Fields: f})
 		}
 	}
 }
@@ -101,7 +103,7 @@ func (m *Matcher) personIntent(st *state, r CreateRule, reason string, p *Partic
 	}
 	setIf(f, "owner", r.Owner)
 	setIf(f, "company", company)
-	return Intent{Action: "create", Kind: Kind(r.Kind), Reason: reason, Fields: f}
+	return Intent{Action: "create", Kind: sink.Kind(r.Kind), Reason: reason, Fields: f}
 }
 
 // expand fills a name template. The subject is left out when the privacy

@@ -7,15 +7,16 @@ import (
 	"unicode/utf8"
 
 	"github.com/emersion/go-message/mail"
+	"github.com/mailsync/mailsync/sync/sink"
 )
 
 // emptyDir answers every look-up with nothing.
 type emptyDir struct{}
 
-func (emptyDir) LookupEmails(context.Context, []string) (map[string][]Record, error) {
+func (emptyDir) LookupEmails(context.Context, []string) (map[string][]sink.Record, error) {
 	return nil, nil
 }
-func (emptyDir) LookupDomains(context.Context, []string) (map[string][]Record, error) {
+func (emptyDir) LookupDomains(context.Context, []string) (map[string][]sink.Record, error) {
 	return nil, nil
 }
 

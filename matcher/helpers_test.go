@@ -9,20 +9,21 @@ import (
 	"time"
 
 	"github.com/mailsync/mailsync/matcher"
+	"github.com/mailsync/mailsync/sync/sink"
 )
 
 // fakeDir is an in-memory Directory that counts its calls.
 type fakeDir struct {
 	mu          sync.Mutex
-	emails      map[string][]matcher.Record
-	domains     map[string][]matcher.Record
+	emails      map[string][]sink.Record
+	domains     map[string][]sink.Record
 	emailCalls  int
 	domainCalls int
 	asked       []string
 	err         error
 }
 
-func (f *fakeDir) LookupEmails(_ context.Context, keys []string) (map[string][]matcher.Record, error) {
+func (f *fakeDir) LookupEmails(_ context.Context, keys []string) (map[string][]sink.Record, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.emailCalls++
@@ -33,7 +34,7 @@ func (f *fakeDir) LookupEmails(_ context.Context, keys []string) (map[string][]m
 	return pick(f.emails, keys), nil
 }
 
-func (f *fakeDir) LookupDomains(_ context.Context, keys []string) (map[string][]matcher.Record, error) {
+func (f *fakeDir) LookupDomains(_ context.Context, keys []string) (map[string][]sink.Record, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.domainCalls++
@@ -50,8 +51,8 @@ func (f *fakeDir) calls() (int, int) {
 	return f.emailCalls, f.domainCalls
 }
 
-func pick(m map[string][]matcher.Record, keys []string) map[string][]matcher.Record {
-	out := map[string][]matcher.Record{}
+func pick(m map[string][]sink.Record, keys []string) map[string][]sink.Record {
+	out := map[string][]sink.Record{}
 	for _, k := range keys {
 		if r, ok := m[k]; ok {
 			out[k] = r
@@ -63,23 +64,23 @@ func pick(m map[string][]matcher.Record, keys []string) map[string][]matcher.Rec
 var (
 	day = func(d int) time.Time { return time.Date(2024, 1, d, 0, 0, 0, 0, time.UTC) }
 
-	recAlice = matcher.Record{Kind: matcher.KindContact, ID: "c-alice", Name: "Alice", Email: "alice@acme.com", Company: "co-acme", CompanyName: "Acme",
-		Deals: []matcher.Deal{{ID: "d-old", Open: true, UpdatedAt: day(1)}, {ID: "d-new", Open: true, UpdatedAt: day(20)}, {ID: "d-closed", Open: false, UpdatedAt: day(30)}}}
-	recBob   = matcher.Record{Kind: matcher.KindContact, ID: "c-bob", Name: "Bob", Email: "bob@acme.com", Company: "co-acme"}
-	recLead  = matcher.Record{Kind: matcher.KindLead, ID: "l-kate", Name: "Kate", Email: "kate@tyrell.com"}
-	recAcme  = matcher.Record{Kind: matcher.KindCompany, ID: "co-acme", Name: "Acme", Domain: "acme.com", Deals: []matcher.Deal{{ID: "d-co", Open: true}}}
-	recUmbr  = matcher.Record{Kind: matcher.KindCompany, ID: "co-umbrella", Name: "Umbrella", Domain: "umbrella.com"}
+	recAlice = sink.Record{Kind: sink.KindContact, ID: "c-alice", Name: "Alice", Email: "alice@acme.com", Company: "co-acme", CompanyName: "Acme",
+		Deals: []sink.Deal{{ID: "d-old", Open: true, UpdatedAt: day(1)}, {ID: "d-new", Open: true, UpdatedAt: day(20)}, {ID: "d-closed", Open: false, UpdatedAt: day(30)}}}
+	recBob   = sink.Record{Kind: sink.KindContact, ID: "c-bob", Name: "Bob", Email: "bob@acme.com", Company: "co-acme"}
+	recLead  = sink.Record{Kind: sink.KindLead, ID: "l-kate", Name: "Kate", Email: "kate@tyrell.com"}
+	recAcme  = sink.Record{Kind: sink.KindCompany, ID: "co-acme", Name: "Acme", Domain: "acme.com", Deals: []sink.Deal{{ID: "d-co", Open: true}}}
+	recUmbr  = sink.Record{Kind: sink.KindCompany, ID: "co-umbrella", Name: "Umbrella", Domain: "umbrella.com"}
 	errFlaky = errors.New("crm unavailable")
 )
 
 func newFakeDir() *fakeDir {
 	return &fakeDir{
-		emails: map[string][]matcher.Record{
+		emails: map[string][]sink.Record{
 			"alice@acme.com":  {recAlice},
 			"bob@acme.com":    {recBob},
 			"kate@tyrell.com": {recLead},
 		},
-		domains: map[string][]matcher.Record{
+		domains: map[string][]sink.Record{
 			"acme.com":     {recAcme},
 			"umbrella.com": {recUmbr},
 		},
@@ -132,7 +133,7 @@ func match(t testing.TB, m *matcher.Matcher, in matcher.Input) *matcher.Decision
 	return d
 }
 
-func keys(rs []matcher.Record) string {
+func keys(rs []sink.Record) string {
 	var out []string
 	for _, r := range rs {
 		out = append(out, r.Key())

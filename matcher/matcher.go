@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/mailsync/mailsync/sync/sink"
 )
 
 // Matcher decides, per message, whether and where to log it. It is safe for
@@ -164,7 +166,7 @@ func (m *Matcher) compilePolicy(p *AccountPolicy) *policy {
 	if c.dealPolicy == "" {
 		c.dealPolicy = m.dealPolicy
 	}
-	defaults := func(r *CreateRule, kind Kind, name string) {
+	defaults := func(r *CreateRule, kind sink.Kind, name string) {
 		if r.Kind == "" {
 			r.Kind = string(kind)
 		}
@@ -175,9 +177,9 @@ func (m *Matcher) compilePolicy(p *AccountPolicy) *policy {
 			r.Name = name
 		}
 	}
-	defaults(&c.auto.Lead, KindLead, "{name}")
-	defaults(&c.auto.Contact, KindContact, "{name}")
-	defaults(&c.auto.Deal, KindDeal, "{subject}")
+	defaults(&c.auto.Lead, sink.KindLead, "{name}")
+	defaults(&c.auto.Contact, sink.KindContact, "{name}")
+	defaults(&c.auto.Deal, sink.KindDeal, "{subject}")
 	return c
 }
 
@@ -400,7 +402,7 @@ func (m *Matcher) selected(st *state) bool {
 
 // lookupEmails asks the directory once for every external address of the
 // batch that still needs rules.
-func (m *Matcher) lookupEmails(ctx context.Context, states []state) (map[string][]Record, error) {
+func (m *Matcher) lookupEmails(ctx context.Context, states []state) (map[string][]sink.Record, error) {
 	var keys []string
 	seen := map[string]bool{}
 	for i := range states {
@@ -426,7 +428,7 @@ func (m *Matcher) lookupEmails(ctx context.Context, states []state) (map[string]
 	return res, nil
 }
 
-func (m *Matcher) attachEmails(st *state, emails map[string][]Record) {
+func (m *Matcher) attachEmails(st *state, emails map[string][]sink.Record) {
 	for _, j := range st.ext {
 		p := &st.d.Participants[j]
 		p.Looked = true
@@ -436,7 +438,7 @@ func (m *Matcher) attachEmails(st *state, emails map[string][]Record) {
 
 // lookupDomains asks once for the domains (and parent domains) of the
 // external, non-freemail participants of the waiting messages.
-func (m *Matcher) lookupDomains(ctx context.Context, states []*state) (map[string][]Record, error) {
+func (m *Matcher) lookupDomains(ctx context.Context, states []*state) (map[string][]sink.Record, error) {
 	var keys []string
 	seen := map[string]bool{}
 	for _, st := range states {
@@ -454,14 +456,14 @@ func (m *Matcher) lookupDomains(ctx context.Context, states []*state) (map[strin
 		}
 	}
 	if len(keys) == 0 {
-		return map[string][]Record{}, nil
+		return map[string][]sink.Record{}, nil
 	}
 	res, err := m.dir.LookupDomains(ctx, keys)
 	if err != nil {
 		return nil, fmt.Errorf("lookup %d domains: %w", len(keys), err)
 	}
 	if res == nil {
-		res = map[string][]Record{}
+		res = map[string][]sink.Record{}
 	}
 	return res, nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mailsync/mailsync/matcher"
+	"github.com/mailsync/mailsync/sync/sink"
 )
 
 func TestDirection(t *testing.T) {
@@ -150,12 +151,12 @@ func TestKeepTurnsExclusionsOff(t *testing.T) {
 }
 
 type fakeThreads struct {
-	recs  map[string][]matcher.Record
+	recs  map[string][]sink.Record
 	err   error
 	asked [][]string
 }
 
-func (f *fakeThreads) ThreadRecords(_ context.Context, ids []string) ([]matcher.Record, error) {
+func (f *fakeThreads) ThreadRecords(_ context.Context, ids []string) ([]sink.Record, error) {
 	f.asked = append(f.asked, ids)
 	if f.err != nil {
 		return nil, f.err
@@ -169,7 +170,7 @@ func (f *fakeThreads) ThreadRecords(_ context.Context, ids []string) ([]matcher.
 }
 
 func TestRuleThread(t *testing.T) {
-	th := &fakeThreads{recs: map[string][]matcher.Record{"root@x": {{Kind: matcher.KindDeal, ID: "d-9"}}}}
+	th := &fakeThreads{recs: map[string][]sink.Record{"root@x": {{Kind: sink.KindDeal, ID: "d-9"}}}}
 	m := newMatcher(t, baseConfig(), newFakeDir(), th)
 	d := match(t, m, matcher.Input{Msg: inbound(t, "stranger@nowhere.example", "In-Reply-To: <mid@x>", "References: <root@x> <mid@x>")})
 	if d.Rule != matcher.RuleThread || keys(d.Records) != "deal:d-9" {
@@ -277,7 +278,7 @@ func TestRuleDomain(t *testing.T) {
 
 func TestDomainSkipsFreemailAndOwn(t *testing.T) {
 	dir := newFakeDir()
-	dir.domains["gmail.com"] = []matcher.Record{{Kind: matcher.KindCompany, ID: "co-google"}}
+	dir.domains["gmail.com"] = []sink.Record{{Kind: sink.KindCompany, ID: "co-google"}}
 	m := newMatcher(t, baseConfig(), dir, nil)
 	d := match(t, m, matcher.Input{Msg: inbound(t, "x@gmail.com")})
 	if len(d.Records) != 0 {
@@ -395,7 +396,7 @@ func TestAutoCreate(t *testing.T) {
 		t.Errorf("outbound: intents %q, want %q", got, want)
 	}
 	for _, i := range d.Intents {
-		if i.Kind == matcher.KindDeal {
+		if i.Kind == sink.KindDeal {
 			if i.Fields["contact"] != "c-bob" || i.Fields["company"] != "co-acme" || i.Fields["name"] != ": Kickoff" {
 				t.Errorf("deal fields = %v", i.Fields)
 			}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/mailsync/mailsync/sync/sink"
 )
 
 // maxThreadIDs bounds the ids handed to the thread index: In-Reply-To and
@@ -13,7 +15,7 @@ const maxThreadIDs = 20
 // runRules runs st's remaining rules in order until one fires. It stops
 // before the domain rule when domains is nil and reports that the message
 // waits for the batch's domain look-up.
-func (m *Matcher) runRules(ctx context.Context, st *state, domains map[string][]Record) (wait bool, err error) {
+func (m *Matcher) runRules(ctx context.Context, st *state, domains map[string][]sink.Record) (wait bool, err error) {
 	for st.next < len(m.rules) {
 		name := m.rules[st.next]
 		if name == RuleDomain && domains == nil {
@@ -115,7 +117,7 @@ func (m *Matcher) ruleTag(st *state) (bool, string) {
 			ids = t.extract(st.in.Body, ids)
 		}
 		for _, id := range ids {
-			if st.d.addRecord(Record{Kind: t.kind, ID: id}) {
+			if st.d.addRecord(sink.Record{Kind: t.kind, ID: id}) {
 				if b.Len() > 0 {
 					b.WriteString(", ")
 				}
@@ -155,7 +157,7 @@ func (m *Matcher) ruleAddress(st *state) (bool, string) {
 	return true, b.String()
 }
 
-func (m *Matcher) ruleDomain(st *state, domains map[string][]Record) (bool, string) {
+func (m *Matcher) ruleDomain(st *state, domains map[string][]sink.Record) (bool, string) {
 	var b strings.Builder
 	skipped := 0
 	for _, j := range st.ext {
@@ -195,23 +197,23 @@ func (m *Matcher) ruleDomain(st *state, domains map[string][]Record) (bool, stri
 }
 
 // link adds r, its company and its open deals (by the deal policy).
-func (m *Matcher) link(st *state, r Record) {
+func (m *Matcher) link(st *state, r sink.Record) {
 	st.d.addRecord(r)
-	if r.Company != "" && r.Kind != KindCompany {
-		st.d.addRecord(Record{Kind: KindCompany, ID: r.Company, Name: r.CompanyName})
+	if r.Company != "" && r.Kind != sink.KindCompany {
+		st.d.addRecord(sink.Record{Kind: sink.KindCompany, ID: r.Company, Name: r.CompanyName, Via: "company of " + r.Key()})
 	}
 	for _, deal := range pickDeals(r.Deals, st.pol.dealPolicy) {
-		st.d.addRecord(Record{Kind: KindDeal, ID: deal.ID, Name: deal.Name, Company: r.Company})
+		st.d.addRecord(sink.Record{Kind: sink.KindDeal, ID: deal.ID, Name: deal.Name, Company: r.Company, Via: "open deal of " + r.Key()})
 	}
 }
 
 // pickDeals applies a deal policy to a record's deals; only open deals count.
-func pickDeals(deals []Deal, policy string) []Deal {
+func pickDeals(deals []sink.Deal, policy string) []sink.Deal {
 	switch policy {
 	case DealsNone:
 		return nil
 	case DealsAll:
-		var out []Deal
+		var out []sink.Deal
 		for _, d := range deals {
 			if d.Open {
 				out = append(out, d)
@@ -232,7 +234,7 @@ func pickDeals(deals []Deal, policy string) []Deal {
 }
 
 // hasOpenDeal reports whether any of deals is open.
-func hasOpenDeal(deals []Deal) bool {
+func hasOpenDeal(deals []sink.Deal) bool {
 	for _, d := range deals {
 		if d.Open {
 			return true
@@ -242,7 +244,7 @@ func hasOpenDeal(deals []Deal) bool {
 }
 
 // recordList formats records as "kind:id (name), ...".
-func recordList(rs []Record) string {
+func recordList(rs []sink.Record) string {
 	var b strings.Builder
 	for i, r := range rs {
 		if i > 0 {

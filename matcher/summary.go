@@ -5,6 +5,8 @@ import (
 	"io"
 	"sort"
 	"text/tabwriter"
+
+	"github.com/mailsync/mailsync/sync/sink"
 )
 
 // Summary aggregates decisions for `mailsync match --dry-run`. The zero
@@ -16,7 +18,7 @@ type Summary struct {
 	Rules      map[string]int            `json:"rules"`
 	Directions map[Direction]int         `json:"directions"`
 	// Creates counts the records auto-create would ask for, by kind.
-	Creates map[Kind]int `json:"would_create"`
+	Creates map[sink.Kind]int `json:"would_create"`
 	// ParseErrors counts messages with at least one parse error.
 	ParseErrors int `json:"parse_errors"`
 }
@@ -28,7 +30,7 @@ func (s *Summary) Add(d *Decision) {
 		s.Reasons = map[Action]map[string]int{}
 		s.Rules = map[string]int{}
 		s.Directions = map[Direction]int{}
-		s.Creates = map[Kind]int{}
+		s.Creates = map[sink.Kind]int{}
 	}
 	s.Total++
 	s.Actions[d.Action]++

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/mailsync/mailsync/sync/sink"
 )
 
 // Bounds on tag extraction: a body can be large and a pattern can match
@@ -18,7 +20,7 @@ const (
 type compiledTag struct {
 	name      string
 	re        *regexp.Regexp
-	kind      Kind
+	kind      sink.Kind
 	tmpl      []byte
 	inSubject bool
 	inBody    bool
@@ -32,7 +34,7 @@ func compileTag(t TagRule) (*compiledTag, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid pattern %q: %w", t.Pattern, err)
 	}
-	k := Kind(t.Kind)
+	k := sink.Kind(t.Kind)
 	if !k.Valid() {
 		return nil, fmt.Errorf("unknown record kind %q (want contact, lead, company or deal)", t.Kind)
 	}

@@ -15,7 +15,7 @@ import (
 func writeBatch(tx *Tx, account, folder string, uidValidity, from, to uint32) error {
 	for uid := from; uid <= to; uid++ {
 		key := fmt.Sprintf("%s/%s/%d/%d", account, folder, uidValidity, uid)
-		e := LedgerEntry{Status: StatusDelivered, Receipt: "r", Provenance: []sink.Provenance{
+		e := LedgerEntry{Status: StatusDelivered, Activity: "r", Provenance: []sink.Provenance{
 			{Account: account, Folder: folder, UIDValidity: uidValidity, UID: uid}}}
 		if err := tx.PutLedger(key, e); err != nil {
 			return err
@@ -183,7 +183,7 @@ func TestResetFolder(t *testing.T) {
 // reuse those pages must not change them.
 func TestValuesSafeAfterTx(t *testing.T) {
 	s := openTest(t)
-	orig := LedgerEntry{Status: StatusDelivered, Receipt: "first", MessageID: "m@x",
+	orig := LedgerEntry{Status: StatusDelivered, Activity: "first", MessageID: "m@x",
 		Records: []sink.Record{{Kind: "contact", ID: "1"}}, Events: map[string]string{"e": "1"}}
 	update(t, s, func(tx *Tx) error {
 		if err := tx.PutLedger("k", orig); err != nil {
@@ -218,7 +218,7 @@ func TestValuesSafeAfterTx(t *testing.T) {
 	// Overwrite everything, and churn enough to reuse freed pages.
 	for i := 0; i < 20; i++ {
 		update(t, s, func(tx *Tx) error {
-			if err := tx.PutLedger("k", LedgerEntry{Status: StatusRetracted, Receipt: "XXXXX", MessageID: "ZZZ"}); err != nil {
+			if err := tx.PutLedger("k", LedgerEntry{Status: StatusRetracted, Activity: "XXXXX", MessageID: "ZZZ"}); err != nil {
 				return err
 			}
 			if err := tx.PutUID("a", "INBOX", 1, "XXXXXXX"); err != nil {

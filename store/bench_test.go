@@ -21,7 +21,7 @@ func benchKey(n uint64) string {
 
 func benchEntry(uid uint32, key string, now time.Time) LedgerEntry {
 	return LedgerEntry{
-		Status: StatusDelivered, Receipt: "act-0123456789", MessageID: key[:20] + "@mail.example.com",
+		Status: StatusDelivered, Activity: "act-0123456789", MessageID: key[:20] + "@mail.example.com",
 		ContentHash: "sha256:" + key, Records: []sink.Record{{Kind: "contact", ID: "c-1234", Name: "Jane Doe"}},
 		Provenance: []sink.Provenance{{Account: "sales", Folder: "INBOX", UIDValidity: 1, UID: uid}},
 		FirstSeen:  now, UpdatedAt: now,

@@ -18,7 +18,10 @@ import (
 // decoder keeps reading the old ones.
 
 const (
-	ledgerV1  = 1
+	ledgerV1 = 1
+	// ledgerV2 adds the records the CRM created for the message after the
+	// events; ledgerV1 entries decode with none.
+	ledgerV2  = 2
 	threadsV1 = 1
 )
 
@@ -35,7 +38,7 @@ func (e *encoder) str(s string)     { e.uvarint(uint64(len(s))); e.b = append(e.
 func (e *encoder) records(rs []sink.Record) {
 	e.uvarint(uint64(len(rs)))
 	for _, r := range rs {
-		e.str(r.Kind)
+		e.str(string(r.Kind))
 		e.str(r.ID)
 		e.str(r.Name)
 	}
@@ -114,7 +117,7 @@ func (d *decoder) records() []sink.Record {
 	}
 	rs := make([]sink.Record, 0, n)
 	for i := 0; i < n && d.err == nil; i++ {
-		rs = append(rs, sink.Record{Kind: d.str(), ID: d.str(), Name: d.str()})
+		rs = append(rs, sink.Record{Kind: sink.Kind(d.str()), ID: d.str(), Name: d.str()})
 	}
 	return rs
 }
@@ -133,8 +136,8 @@ func encodeLedger(e LedgerEntry) ([]byte, error) {
 		return nil, invalid(fmt.Sprintf("ledger status %q", e.Status))
 	}
 	enc := encoder{b: make([]byte, 0, 256)}
-	enc.b = append(enc.b, ledgerV1, byte(code))
-	enc.str(string(e.Receipt))
+	enc.b = append(enc.b, ledgerV2, byte(code))
+	enc.str(e.Activity)
 	enc.str(e.Reason)
 	enc.str(e.MessageID)
 	enc.str(e.ContentHash)
@@ -159,11 +162,12 @@ func encodeLedger(e LedgerEntry) ([]byte, error) {
 		enc.str(k)
 		enc.str(e.Events[k])
 	}
+	enc.records(e.Created)
 	return enc.b, nil
 }
 
 func decodeLedger(b []byte) (LedgerEntry, error) {
-	if len(b) < 2 || b[0] != ledgerV1 {
+	if len(b) < 2 || (b[0] != ledgerV1 && b[0] != ledgerV2) {
 		return LedgerEntry{}, fmt.Errorf("corrupt ledger entry: %d bytes, version %d", len(b), firstByte(b))
 	}
 	if int(b[1]) >= len(statusCodes) || b[1] == 0 {
@@ -172,7 +176,7 @@ func decodeLedger(b []byte) (LedgerEntry, error) {
 	var e LedgerEntry
 	e.Status = statusCodes[b[1]]
 	d := decoder{b: b[2:]}
-	e.Receipt = sink.Receipt(d.str())
+	e.Activity = d.str()
 	e.Reason = d.str()
 	e.MessageID = d.str()
 	e.ContentHash = d.str()
@@ -192,6 +196,9 @@ func decodeLedger(b []byte) (LedgerEntry, error) {
 			k := d.str()
 			e.Events[k] = d.str()
 		}
+	}
+	if b[0] >= ledgerV2 {
+		e.Created = d.records()
 	}
 	if err := d.done(); err != nil {
 		return LedgerEntry{}, fmt.Errorf("corrupt ledger entry: %w", err)

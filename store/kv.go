@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"fmt"
+
+	"github.com/mailsync/mailsync/sync/sink"
 )
 
 // PutKV stores a copy of value under key in the misc key-value area (later:
@@ -55,4 +57,40 @@ func (t *Tx) DeleteKV(key string) error {
 		return fmt.Errorf("kv %q: delete: %w", clip(key), err)
 	}
 	return nil
+}
+
+// AdapterKV returns the namespace of the CRM adapter name in the key-value
+// area: its keys are stored as "sink/NAME/KEY", apart from mailsync's own.
+func (s *Store) AdapterKV(name string) sink.KV { return adapterKV{s: s, prefix: "sink/" + name + "/"} }
+
+type adapterKV struct {
+	s      *Store
+	prefix string
+}
+
+func (a adapterKV) Get(key string) (v []byte, err error) {
+	err = a.s.View(func(tx *Tx) error {
+		v, _, err = tx.GetKV(a.prefix + key)
+		return err
+	})
+	return v, err
+}
+
+func (a adapterKV) Put(key string, value []byte) error {
+	return a.s.Update(func(tx *Tx) error { return tx.PutKV(a.prefix+key, value) })
+}
+
+func (a adapterKV) PutMany(kv map[string][]byte) error {
+	return a.s.Update(func(tx *Tx) error {
+		for k, v := range kv {
+			if err := tx.PutKV(a.prefix+k, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (a adapterKV) Delete(key string) error {
+	return a.s.Update(func(tx *Tx) error { return tx.DeleteKV(a.prefix + key) })
 }

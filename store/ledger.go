@@ -12,7 +12,7 @@ import (
 type LedgerStatus string
 
 const (
-	// StatusDelivered: the sink acknowledged the message (Receipt set).
+	// StatusDelivered: the sink acknowledged the message (Activity set).
 	StatusDelivered LedgerStatus = "delivered"
 	// StatusExcluded: a privacy or exclusion rule kept it from the sink.
 	StatusExcluded LedgerStatus = "excluded"
@@ -39,15 +39,19 @@ func (s LedgerStatus) Valid() bool {
 // It is stored in a binary form (codec.go); the JSON tags are for output
 // such as a status command's --json.
 type LedgerEntry struct {
-	Status      LedgerStatus      `json:"status"`
-	Receipt     sink.Receipt      `json:"receipt,omitempty"`
-	Reason      string            `json:"reason,omitempty"`
-	MessageID   string            `json:"message_id,omitempty"`
-	ContentHash string            `json:"content_hash,omitempty"`
-	Records     []sink.Record     `json:"records,omitempty"`
-	Provenance  []sink.Provenance `json:"provenance,omitempty"`
-	FirstSeen   time.Time         `json:"first_seen,omitzero"`
-	UpdatedAt   time.Time         `json:"updated_at,omitzero"`
+	Status LedgerStatus `json:"status"`
+	// Activity is the CRM's id of the logged activity (sink.Receipt).
+	Activity    string `json:"activity,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+	MessageID   string `json:"message_id,omitempty"`
+	ContentHash string `json:"content_hash,omitempty"`
+	// Records are the records the activity is linked to.
+	Records []sink.Record `json:"records,omitempty"`
+	// Created are the records the CRM created for this message.
+	Created    []sink.Record     `json:"created,omitempty"`
+	Provenance []sink.Provenance `json:"provenance,omitempty"`
+	FirstSeen  time.Time         `json:"first_seen,omitzero"`
+	UpdatedAt  time.Time         `json:"updated_at,omitzero"`
 	// Events maps the event keys of later events already delivered
 	// (retract, flags, deleted) to their receipts, so they are sent once.
 	Events map[string]string `json:"events,omitempty"`

@@ -20,9 +20,6 @@ func normMessageID(id string) string {
 	return strings.TrimSpace(id)
 }
 
-// recordKey identifies a record for de-duplication; Name is a label only.
-type recordKey struct{ kind, id string }
-
 // PutThread adds records to the set linked to messageID (merged with what is
 // there, de-duplicated by Kind and ID). It does nothing when there are no
 // records or no usable Message-ID (empty, or longer than a bbolt key): the
@@ -55,13 +52,13 @@ func (t *Tx) PutThread(messageID string, records []sink.Record) error {
 
 // mergeRecords appends to have the records it lacks, keeping first-seen order.
 func mergeRecords(have, add []sink.Record) ([]sink.Record, bool) {
-	seen := make(map[recordKey]bool, len(have)+len(add))
+	seen := make(map[string]bool, len(have)+len(add))
 	for _, r := range have {
-		seen[recordKey{r.Kind, r.ID}] = true
+		seen[r.Key()] = true
 	}
 	changed := false
 	for _, r := range add {
-		k := recordKey{r.Kind, r.ID}
+		k := r.Key()
 		if seen[k] {
 			continue
 		}

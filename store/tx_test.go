@@ -103,7 +103,7 @@ func TestLedgerRoundTripAndProvenance(t *testing.T) {
 	p1 := sink.Provenance{Account: "a", Folder: "INBOX", UIDValidity: 5, UID: 10}
 	p2 := sink.Provenance{Account: "b", Folder: "INBOX", UIDValidity: 7, UID: 10}
 	want := LedgerEntry{
-		Status: StatusDelivered, Receipt: "act-1", Reason: "matched", MessageID: "m@x",
+		Status: StatusDelivered, Activity: "act-1", Reason: "matched", MessageID: "m@x",
 		ContentHash: "sha256:abc", Records: []sink.Record{{Kind: "contact", ID: "c1", Name: "C"}},
 		Provenance: []sink.Provenance{p1}, FirstSeen: at(1), UpdatedAt: at(2),
 		Events: map[string]string{"k:retract": "r1"},
@@ -159,7 +159,7 @@ func TestLedgerRoundTripAndProvenance(t *testing.T) {
 	})
 	view(t, s, func(tx *Tx) error {
 		got, _, _ := tx.Ledger("k")
-		if len(got.Provenance) != 0 || got.Receipt != "act-1" {
+		if len(got.Provenance) != 0 || got.Activity != "act-1" {
 			t.Fatalf("Ledger(k) after removals = %+v, want no provenance and the receipt kept", got)
 		}
 		return nil

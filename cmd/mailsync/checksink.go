@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mailsync/mailsync/config"
+	"github.com/mailsync/mailsync/matcher"
 	"github.com/mailsync/mailsync/sync/sink"
 	"github.com/mailsync/mailsync/sync/sink/jsonl"
 	"github.com/mailsync/mailsync/sync/sink/webhook"
@@ -32,13 +33,7 @@ func checkSink(ctx context.Context, r *checkReport, cfg *config.Config, sinkTest
 	case "webhook":
 		checkWebhook(ctx, r, subj, settings, sinkTest)
 	default:
-		s, err := sink.New(cfg.Sink.Type, settings)
-		if err != nil {
-			r.fail(subj, "%v", err)
-			return
-		}
-		s.Close()
-		r.pass(subj, "config valid (check has no reachability test for this sink)")
+		checkCRM(ctx, r, subj, cfg)
 	}
 }
 
@@ -131,12 +126,12 @@ func checkWebhook(ctx context.Context, r *checkReport, subj string, settings map
 	}
 	dctx, cancel := context.WithTimeout(ctx, wc.Timeout+5*time.Second)
 	defer cancel()
-	receipt, err := client.Deliver(dctx, msg)
+	receipt, err := sink.DeliverOne(dctx, client, msg)
 	if err != nil {
 		r.fail(subj, "test delivery: %v", err)
 		return
 	}
-	r.pass(subj, "signed test delivery %s accepted (receipt %s)", msg.Key, receipt)
+	r.pass(subj, "signed test delivery %s accepted (receipt %s)", msg.Key, receipt.Activity)
 }
 
 // reachEndpoint opens a TCP connection to the webhook's host and, for
@@ -190,4 +185,39 @@ func describeCertError(name string, err error) string {
 		return fmt.Sprintf("certificate is not valid for %s", name)
 	}
 	return err.Error()
+}
+
+// checkCRM parses the adapter's section as the daemon does and, for a CRM
+// adapter, opens it and runs its own check: log in and verify the rights
+// delivery needs.
+func checkCRM(ctx context.Context, r *checkReport, subj string, cfg *config.Config) {
+	if _, err := sink.Parse(cfg.Sink.Type, cfg.SinkSettings()); err != nil {
+		r.fail(subj, "%v", err)
+		return
+	}
+	if !sink.Shared(cfg.Sink.Type) {
+		r.pass(subj, "config valid (check has no reachability test for this sink)")
+		return
+	}
+	log := newLogger(config.Log{Level: "error", Format: "text"}, os.Stderr)
+	s, err := openSink(ctx, cfg, log, &sink.MemoryKV{}, nil)
+	if err != nil {
+		r.fail(subj, "%v", err)
+		return
+	}
+	defer s.Close()
+	what := "config valid"
+	if c, ok := s.(sink.Checker); ok {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := c.Check(cctx); err != nil {
+			r.fail(subj, "%v", err)
+			return
+		}
+		what = "logged in, rights verified"
+	}
+	if _, ok := s.(matcher.Directory); ok {
+		what += "; the matcher looks records up in it"
+	}
+	r.pass(subj, "%s", what)
 }

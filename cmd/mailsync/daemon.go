@@ -80,11 +80,12 @@ func openDaemon(cfg *config.Config, log *slog.Logger, opts daemonOptions) (_ *da
 		return nil, err
 	}
 	d.closers = append(d.closers, tokens.Close)
-	d.sink, err = sink.New(cfg.Sink.Type, cfg.SinkSettings())
+	d.sink, err = openSink(context.Background(), cfg, log, d.store.AdapterKV(cfg.Sink.Type), d.registry)
 	if err != nil {
-		return nil, fmt.Errorf("sink.%s: %w", cfg.Sink.Type, err)
+		return nil, err
 	}
 	d.closers = append(d.closers, d.sink.Close)
+	checkSinkAtStart(cfg, d.sink, log)
 	m, err := buildMatcher(cfg, d.store, d)
 	if err != nil {
 		return nil, err
@@ -148,20 +149,32 @@ func newLogger(cfg config.Log, w *os.File) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// buildMatcher assembles the matcher: the directory file behind a cache,
+// buildMatcher assembles the daemon's matcher: the sink's own directory
+// (when it is a CRM that has one) and the directory file behind a cache,
 // and the state file as the thread index.
 func buildMatcher(cfg *config.Config, st *store.Store, d *daemon) (*matcher.Matcher, error) {
-	return buildMatcherWith(cfg, threadIndex{st}, d)
+	return buildMatcherWith(cfg, threadIndex{st}, d.sink, d.log)
 }
 
-func buildMatcherWith(cfg *config.Config, threads matcher.ThreadIndex, d *daemon) (*matcher.Matcher, error) {
-	var dir matcher.Directory = emptyDirectory{}
+// buildMatcherWith builds the matcher over threads and the directories: the
+// CRM's when s implements matcher.Directory, then the directory file. With
+// neither, the matcher still excludes, threads and applies tags and the
+// capture mode.
+func buildMatcherWith(cfg *config.Config, threads matcher.ThreadIndex, s sink.Sink, log *slog.Logger) (*matcher.Matcher, error) {
+	var dirs matcher.Multi
+	if crm, ok := s.(matcher.Directory); ok {
+		dirs = append(dirs, crm)
+	}
 	if cfg.Matcher.DirectoryFile != "" {
-		fd, err := filedir.Open(cfg.Matcher.DirectoryFile, filedir.Options{Logger: d.log})
+		fd, err := filedir.Open(cfg.Matcher.DirectoryFile, filedir.Options{Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("matcher.directory_file: %w", err)
 		}
-		dir = fd
+		dirs = append(dirs, fd)
+	}
+	var dir matcher.Directory = emptyDirectory{}
+	if len(dirs) > 0 {
+		dir = dirs
 	}
 	cache := matcher.NewCache(dir, matcher.CacheOptions{TTL: cfg.Matcher.CacheTTL, NegativeTTL: cfg.Matcher.NegativeTTL})
 	m, err := matcher.New(cfg.Matcher.Config, cache, threads)
@@ -174,14 +187,14 @@ func buildMatcherWith(cfg *config.Config, threads matcher.ThreadIndex, d *daemon
 // threadIndex adapts the state file's Message-ID index to the matcher.
 type threadIndex struct{ st *store.Store }
 
-func (t threadIndex) ThreadRecords(_ context.Context, ids []string) ([]matcher.Record, error) {
+func (t threadIndex) ThreadRecords(_ context.Context, ids []string) ([]sink.Record, error) {
 	recs, err := t.st.ThreadRecords(ids)
 	if err != nil || len(recs) == 0 {
 		return nil, err
 	}
-	out := make([]matcher.Record, len(recs))
+	out := make([]sink.Record, len(recs))
 	for i, r := range recs {
-		out[i] = matcher.Record{Kind: matcher.Kind(r.Kind), ID: r.ID, Name: r.Name}
+		out[i] = sink.Record{Kind: sink.Kind(r.Kind), ID: r.ID, Name: r.Name}
 	}
 	return out, nil
 }
@@ -190,9 +203,40 @@ func (t threadIndex) ThreadRecords(_ context.Context, ids []string) ([]matcher.R
 // excludes, threads and applies tags and the capture mode.
 type emptyDirectory struct{}
 
-func (emptyDirectory) LookupEmails(context.Context, []string) (map[string][]matcher.Record, error) {
+func (emptyDirectory) LookupEmails(context.Context, []string) (map[string][]sink.Record, error) {
 	return nil, nil
 }
-func (emptyDirectory) LookupDomains(context.Context, []string) (map[string][]matcher.Record, error) {
+func (emptyDirectory) LookupDomains(context.Context, []string) (map[string][]sink.Record, error) {
 	return nil, nil
+}
+
+// openSink builds the configured adapter with what it needs from the daemon.
+func openSink(ctx context.Context, cfg *config.Config, log *slog.Logger, kv sink.KV, reg prometheus.Registerer) (sink.Sink, error) {
+	s, err := sink.Open(ctx, cfg.Sink.Type, cfg.SinkSettings(), sink.Deps{
+		Logger:  log.With("sink", cfg.Sink.Type),
+		HTTP:    sink.NewHTTPClient(sink.DefaultHTTPTimeout),
+		KV:      kv,
+		Metrics: reg,
+	})
+	if err != nil {
+		return nil, err // Parse errors name the key, Open errors the file or host
+	}
+	return s, nil
+}
+
+// checkSinkAtStart logs what a CRM adapter's own check finds. A CRM that is
+// down or refuses now does not stop the daemon: deliveries wait and retry
+// with the cursor held, and the warning says what to fix.
+func checkSinkAtStart(cfg *config.Config, s sink.Sink, log *slog.Logger) {
+	c, ok := s.(sink.Checker)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.Check(ctx); err != nil {
+		log.Warn("the CRM check failed; deliveries will retry", "sink", cfg.Sink.Type, "error", err)
+		return
+	}
+	log.Info("CRM check passed", "sink", cfg.Sink.Type)
 }

@@ -144,7 +144,7 @@ func (p *demoPrinter) event(ev worker.Event) {
 			if name == "" {
 				name = r.ID
 			}
-			recs = append(recs, r.Kind+" "+name)
+			recs = append(recs, string(r.Kind)+" "+name)
 		}
 		what = fmt.Sprintf("%q → %s (rule %s)", ev.Subject, strings.Join(recs, ", "), ev.Match.Rule)
 	case ev.Action == "deliver":

@@ -19,6 +19,7 @@ import (
 	"github.com/mailsync/mailsync/matcher"
 	"github.com/mailsync/mailsync/store"
 	"github.com/mailsync/mailsync/sync/imapconn"
+	"github.com/mailsync/mailsync/sync/sink"
 )
 
 func (m *Main) matchCommand() *cobra.Command {
@@ -73,9 +74,18 @@ real folder without delivering anything and prints a summary table.`,
 
 // offlineMatcher builds the matcher as the daemon would. The state file
 // gives the thread rule its memory; when the daemon holds it, the thread
-// rule runs without it and the output says so.
+// rule runs without it and the output says so. A CRM sink is opened for
+// its directory (a file sink is left to the daemon).
 func offlineMatcher(cfg *config.Config, w io.Writer) (*matcher.Matcher, func(), error) {
-	d := &daemon{cfg: cfg, log: newLogger(config.Log{Level: "error", Format: "text"}, os.Stderr)}
+	log := newLogger(config.Log{Level: "error", Format: "text"}, os.Stderr)
+	var crm sink.Sink
+	if sink.Shared(cfg.Sink.Type) {
+		s, err := openSink(context.Background(), cfg, log, &sink.MemoryKV{}, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		crm = s
+	}
 	st, err := store.Open(cfg.State, store.Options{ReadOnly: true, Timeout: 200 * time.Millisecond})
 	if err != nil {
 		fmt.Fprintf(w, "note: thread rule runs without the state file (%v)\n\n", err)
@@ -85,10 +95,13 @@ func offlineMatcher(cfg *config.Config, w io.Writer) (*matcher.Matcher, func(), 
 	if st != nil {
 		threads = threadIndex{st}
 	}
-	m, err := buildMatcherWith(cfg, threads, d)
+	m, err := buildMatcherWith(cfg, threads, crm, log)
 	closeFn := func() {
 		if st != nil {
 			st.Close()
+		}
+		if crm != nil {
+			crm.Close()
 		}
 	}
 	if err != nil {

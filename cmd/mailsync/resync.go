@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+
 	"github.com/mailsync/mailsync/sync/control"
 
 	"github.com/spf13/cobra"

@@ -59,7 +59,7 @@ command with that key to see a retry answered without sending again.`,
 				if !ok || kind == "" || id == "" {
 					return &exitError{code: 2, err: fmt.Errorf("--record %q: want kind:id, e.g. deal:D-42", r)}
 				}
-				req.Records = append(req.Records, sink.Record{Kind: kind, ID: id})
+				req.Records = append(req.Records, sink.Record{Kind: sink.Kind(kind), ID: id})
 			}
 			if textFile != "" {
 				b, err := os.ReadFile(textFile)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mailsync/mailsync/matcher"
+	"github.com/mailsync/mailsync/sync/sink"
 )
 
 // DefaultCheckInterval is how often a changed file is noticed by default.
@@ -172,19 +173,19 @@ func (d *Dir) Loads() int {
 
 // LookupEmails implements matcher.Directory. It never fails: a file that
 // stopped loading serves its last good data.
-func (d *Dir) LookupEmails(ctx context.Context, emails []string) (map[string][]matcher.Record, error) {
+func (d *Dir) LookupEmails(ctx context.Context, emails []string) (map[string][]sink.Record, error) {
 	d.check()
 	return pick(d.idx.Load().emails, emails), nil
 }
 
 // LookupDomains implements matcher.Directory, as LookupEmails.
-func (d *Dir) LookupDomains(ctx context.Context, domains []string) (map[string][]matcher.Record, error) {
+func (d *Dir) LookupDomains(ctx context.Context, domains []string) (map[string][]sink.Record, error) {
 	d.check()
 	return pick(d.idx.Load().domains, domains), nil
 }
 
-func pick(m map[string][]matcher.Record, keys []string) map[string][]matcher.Record {
-	out := make(map[string][]matcher.Record, len(keys))
+func pick(m map[string][]sink.Record, keys []string) map[string][]sink.Record {
+	out := make(map[string][]sink.Record, len(keys))
 	for _, k := range keys {
 		if recs, ok := m[k]; ok {
 			out[k] = recs

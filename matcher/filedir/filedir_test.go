@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailsync/mailsync/matcher"
+	"github.com/mailsync/mailsync/sync/sink"
 )
 
 const goodCSV = `kind,id,name,email,contact,company,domain,open,updated
@@ -34,7 +34,7 @@ func write(t *testing.T, path, content string) {
 	}
 }
 
-func lookup(t *testing.T, d *Dir, email string) []matcher.Record {
+func lookup(t *testing.T, d *Dir, email string) []sink.Record {
 	t.Helper()
 	res, err := d.LookupEmails(context.Background(), []string{email})
 	if err != nil {
@@ -55,7 +55,7 @@ func TestOpenCSV(t *testing.T) {
 		t.Fatalf("alice = %+v", recs)
 	}
 	a := recs[0]
-	if a.Kind != matcher.KindContact || a.ID != "c-1" || a.Company != "co-1" || a.CompanyName != "Acme" {
+	if a.Kind != sink.KindContact || a.ID != "c-1" || a.Company != "co-1" || a.CompanyName != "Acme" {
 		t.Errorf("alice = %+v", a)
 	}
 	if got := len(a.Deals); got != 3 {
@@ -64,7 +64,7 @@ func TestOpenCSV(t *testing.T) {
 	if a.Deals[2].Open || !a.Deals[1].Open || !a.Deals[1].UpdatedAt.Equal(time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)) {
 		t.Errorf("deals = %+v", a.Deals)
 	}
-	if recs := lookup(t, d, "leo@bücher.de"); len(recs) != 1 || recs[0].Kind != matcher.KindLead {
+	if recs := lookup(t, d, "leo@bücher.de"); len(recs) != 1 || recs[0].Kind != sink.KindLead {
 		t.Errorf("IDN lead = %+v", recs)
 	}
 	doms, _ := d.LookupDomains(context.Background(), []string{"acme.co.uk", "acme.com", "nope.example"})

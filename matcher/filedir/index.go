@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mailsync/mailsync/matcher"
+	"github.com/mailsync/mailsync/sync/sink"
 )
 
 // maxErrors bounds the row errors reported for one file.
@@ -15,8 +16,8 @@ const maxErrors = 20
 // index is the searchable form of a file's rows; it is never modified once
 // built, so look-ups share it without locks.
 type index struct {
-	emails  map[string][]matcher.Record
-	domains map[string][]matcher.Record
+	emails  map[string][]sink.Record
+	domains map[string][]sink.Record
 }
 
 // updatedLayouts are the date forms accepted in the updated field.
@@ -54,10 +55,10 @@ func build(rows []Row, file string) (*index, error) {
 		}
 	}
 	type person struct {
-		rec  matcher.Record
+		rec  sink.Record
 		line *Row
 	}
-	companies := map[string]*matcher.Record{}
+	companies := map[string]*sink.Record{}
 	companyDomains := map[string][]string{}
 	var people []*person
 	byID := map[string][]*person{}
@@ -70,23 +71,23 @@ func build(rows []Row, file string) (*index, error) {
 			bad(r, "id", errors.New("empty"))
 			continue
 		}
-		switch matcher.Kind(strings.ToLower(r.Kind)) {
-		case matcher.KindContact, matcher.KindLead:
+		switch sink.Kind(strings.ToLower(r.Kind)) {
+		case sink.KindContact, sink.KindLead:
 			email, err := matcher.NormalizeAddress(r.Email)
 			if err != nil {
 				bad(r, "email", fmt.Errorf("invalid address %q: %v", r.Email, err))
 				continue
 			}
-			p := &person{rec: matcher.Record{Kind: matcher.Kind(strings.ToLower(r.Kind)), ID: r.ID, Name: r.Name, Email: email, Company: r.Company}, line: r}
+			p := &person{rec: sink.Record{Kind: sink.Kind(strings.ToLower(r.Kind)), ID: r.ID, Name: r.Name, Email: email, Company: r.Company, Via: "directory file, email " + email}, line: r}
 			people = append(people, p)
 			byID[r.ID] = append(byID[r.ID], p)
 			byEmail[email] = append(byEmail[email], p)
-		case matcher.KindCompany:
+		case sink.KindCompany:
 			if _, dup := companies[r.ID]; dup {
 				bad(r, "id", fmt.Errorf("company %q listed twice", r.ID))
 				continue
 			}
-			companies[r.ID] = &matcher.Record{Kind: matcher.KindCompany, ID: r.ID, Name: r.Name}
+			companies[r.ID] = &sink.Record{Kind: sink.KindCompany, ID: r.ID, Name: r.Name, Via: "directory file, company domain"}
 			for _, d := range strings.FieldsFunc(r.Domain, func(c rune) bool { return c == ';' || c == ',' || c == ' ' }) {
 				n, err := matcher.NormalizeDomain(strings.TrimPrefix(d, "@"))
 				if err != nil || strings.Contains(n, "@") {
@@ -95,7 +96,7 @@ func build(rows []Row, file string) (*index, error) {
 				}
 				companyDomains[r.ID] = append(companyDomains[r.ID], n)
 			}
-		case matcher.KindDeal:
+		case sink.KindDeal:
 			deals = append(deals, r)
 		default:
 			bad(r, "kind", fmt.Errorf("unknown kind %q (want contact, lead, company or deal)", r.Kind))
@@ -113,7 +114,7 @@ func build(rows []Row, file string) (*index, error) {
 			bad(r, "updated", err)
 			continue
 		}
-		deal := matcher.Deal{ID: r.ID, Name: r.Name, Open: open, UpdatedAt: updated}
+		deal := sink.Deal{ID: r.ID, Name: r.Name, Open: open, UpdatedAt: updated}
 		attached := false
 		if r.Contact != "" {
 			ps := byID[r.Contact]
@@ -156,7 +157,7 @@ func build(rows []Row, file string) (*index, error) {
 		return nil, errors.Join(errs...)
 	}
 
-	idx := &index{emails: map[string][]matcher.Record{}, domains: map[string][]matcher.Record{}}
+	idx := &index{emails: map[string][]sink.Record{}, domains: map[string][]sink.Record{}}
 	for _, p := range people {
 		if c, ok := companies[p.rec.Company]; ok {
 			p.rec.CompanyName = c.Name

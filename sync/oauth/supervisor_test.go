@@ -20,10 +20,10 @@ import (
 
 type noDirectory struct{}
 
-func (noDirectory) LookupEmails(context.Context, []string) (map[string][]matcher.Record, error) {
+func (noDirectory) LookupEmails(context.Context, []string) (map[string][]sink.Record, error) {
 	return nil, nil
 }
-func (noDirectory) LookupDomains(context.Context, []string) (map[string][]matcher.Record, error) {
+func (noDirectory) LookupDomains(context.Context, []string) (map[string][]sink.Record, error) {
 	return nil, nil
 }
 
@@ -86,7 +86,7 @@ func TestSupervisorOAuth2(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	snk, err := sink.New(e.cfg.Sink.Type, e.cfg.SinkSettings())
+	snk, err := sink.Open(context.Background(), e.cfg.Sink.Type, e.cfg.SinkSettings(), sink.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,7 +76,7 @@ func (r *Request) Validate() error {
 	}
 	for i, rec := range r.Records {
 		switch {
-		case strings.TrimSpace(rec.Kind) == "":
+		case strings.TrimSpace(string(rec.Kind)) == "":
 			return fieldErr(fmt.Sprintf("records[%d].kind", i), "is empty")
 		case strings.TrimSpace(rec.ID) == "":
 			return fieldErr(fmt.Sprintf("records[%d].id", i), "is empty")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -93,7 +94,7 @@ func TestSendDeliversOnceFilesSentAndRecordsLedger(t *testing.T) {
 	if !ok {
 		t.Fatalf("ledger has no entry for %s", key)
 	}
-	if e.Status != store.StatusDelivered || e.MessageID != mid || !slices.Equal(e.Records, testRecords) {
+	if e.Status != store.StatusDelivered || e.MessageID != mid || !reflect.DeepEqual(e.Records, testRecords) {
 		t.Errorf("ledger entry = %+v, want delivered, %s, %v", e, mid, testRecords)
 	}
 	uv := r.dovecot.Status(t, mailUser, "Sent").UIDValidity
@@ -263,7 +264,7 @@ func TestSendAppendToSentFalse(t *testing.T) {
 		t.Errorf("key from the submitted message = %s, API said %s", k, key)
 	}
 	e, ok := r.ledger(key)
-	if !ok || e.Status != store.StatusDelivered || !slices.Equal(e.Records, testRecords) {
+	if !ok || e.Status != store.StatusDelivered || !reflect.DeepEqual(e.Records, testRecords) {
 		t.Fatalf("ledger entry = %+v, %v; want delivered with the records", e, ok)
 	}
 	if len(e.Provenance) != 0 {

@@ -172,8 +172,8 @@ func recordLedger(tx *store.Tx, idem string, st *sendState, prov *sink.Provenanc
 	if e.Status != store.StatusRetracted {
 		e.Status, e.Reason = store.StatusDelivered, ""
 	}
-	if e.Receipt == "" {
-		e.Receipt = sink.Receipt("sent:" + idem)
+	if e.Activity == "" {
+		e.Activity = "sent:" + idem
 	}
 	if e.ContentHash == "" {
 		e.ContentHash = st.ContentHash

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mailsync/mailsync/matcher"
 	"github.com/mailsync/mailsync/store"
+	"github.com/mailsync/mailsync/sync/sink"
 	"github.com/mailsync/mailsync/sync/sink/jsonl"
 	"github.com/mailsync/mailsync/sync/worker"
 )
@@ -94,22 +95,22 @@ func TestWorkerRecognisesTheSentCopy(t *testing.T) {
 
 type noDirectory struct{}
 
-func (noDirectory) LookupEmails(context.Context, []string) (map[string][]matcher.Record, error) {
+func (noDirectory) LookupEmails(context.Context, []string) (map[string][]sink.Record, error) {
 	return nil, nil
 }
 
-func (noDirectory) LookupDomains(context.Context, []string) (map[string][]matcher.Record, error) {
+func (noDirectory) LookupDomains(context.Context, []string) (map[string][]sink.Record, error) {
 	return nil, nil
 }
 
 // threads adapts the state file to the matcher, as the daemon does.
 type threads struct{ st *store.Store }
 
-func (ti threads) ThreadRecords(_ context.Context, ids []string) ([]matcher.Record, error) {
+func (ti threads) ThreadRecords(_ context.Context, ids []string) ([]sink.Record, error) {
 	recs, err := ti.st.ThreadRecords(ids)
-	out := make([]matcher.Record, len(recs))
+	out := make([]sink.Record, len(recs))
 	for i, r := range recs {
-		out[i] = matcher.Record{Kind: matcher.Kind(r.Kind), ID: r.ID, Name: r.Name}
+		out[i] = sink.Record{Kind: sink.Kind(r.Kind), ID: r.ID, Name: r.Name}
 	}
 	return out, err
 }

@@ -1,14 +1,15 @@
 // Package sink defines what mailsync hands to a CRM and the contract every CRM
-// adapter keeps. Adapters live in sub-packages (jsonl, webhook, ...) and
-// register a factory by name so the daemon can build one from config.
+// adapter keeps. An adapter is one sub-package (jsonl, webhook, odoo, ...)
+// that registers itself by name (registry.go); beyond Sink it may implement
+// optional capabilities that callers find by type assertion: a Directory the
+// matcher looks records up in (defined in package matcher), Unlinker,
+// Checker, and those the send path defines.
 package sink
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
-	stdsync "sync"
 	"time"
 )
 
@@ -53,17 +54,68 @@ type Address struct {
 	Email string `json:"email"`
 }
 
-// Record is a CRM record a message is linked to.
+// Kind is the kind of a CRM record.
+type Kind string
+
+// Record kinds every adapter maps its CRM's objects to.
+const (
+	KindContact Kind = "contact"
+	KindLead    Kind = "lead"
+	KindCompany Kind = "company"
+	KindDeal    Kind = "deal"
+)
+
+// Valid reports whether k is one of the known record kinds.
+func (k Kind) Valid() bool {
+	switch k {
+	case KindContact, KindLead, KindCompany, KindDeal:
+		return true
+	}
+	return false
+}
+
+// Deal is a deal attached to a contact or company record.
+type Deal struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name,omitempty"`
+	Open      bool      `json:"open"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
+}
+
+// Record is one CRM record: what a directory finds, what the matcher links a
+// message to, what the ledger remembers and what an adapter created. It is
+// the one record type of mailsync. Records a directory returns are shared:
+// callers treat them as read-only.
 type Record struct {
-	Kind string `json:"kind"` // contact, lead, company, deal
+	Kind Kind   `json:"kind"`
 	ID   string `json:"id"`
 	Name string `json:"name,omitempty"`
+	// Email is the address the record was found by (contacts and leads).
+	Email string `json:"email,omitempty"`
+	// Company is the ID of the company record a contact or lead belongs to.
+	Company string `json:"company,omitempty"`
+	// CompanyName is the company's display name, when the directory knows it.
+	CompanyName string `json:"company_name,omitempty"`
+	// Domain is the domain a company record was found by.
+	Domain string `json:"domain,omitempty"`
+	// Deals lists the deals of a contact or company, open or not.
+	Deals []Deal `json:"deals,omitempty"`
+	// Via names the look-up that found the record ("odoo res.partner
+	// email_normalized"), for match --explain. Never stored.
+	Via string `json:"via,omitempty"`
 }
+
+// Key identifies a record independently of how it was found: "kind:id".
+func (r Record) Key() string { return string(r.Kind) + ":" + r.ID }
+
+// Ref is the record reduced to what identifies it (kind, id, name): the
+// form kept in the ledger and sent in a Match.
+func (r Record) Ref() Record { return Record{Kind: r.Kind, ID: r.ID, Name: r.Name} }
 
 // Intent asks the adapter to create a record (auto-create).
 type Intent struct {
 	Action string            `json:"action"` // create
-	Kind   string            `json:"kind"`   // lead, contact, deal
+	Kind   Kind              `json:"kind"`   // lead, contact, deal
 	Fields map[string]string `json:"fields,omitempty"`
 }
 
@@ -105,32 +157,57 @@ type Message struct {
 	ParseErrors []string `json:"parse_errors,omitempty"`
 }
 
-// Receipt is what the sink returns for a delivered message (an activity id,
-// a file offset); it is kept in the delivery ledger.
-type Receipt string
-
-// Sink receives messages.
-//
-// Deliver must be idempotent on m.Key: delivering the same key twice must
-// leave one activity in the CRM. It returns an error wrapping ErrPermanent
-// when retrying cannot help (the message is dead-lettered), a *RetryAfterError
-// when the CRM asked to wait, and any other error for a transient failure.
-type Sink interface {
-	Deliver(ctx context.Context, m *Message) (Receipt, error)
-	Close() error
+// Receipt is what the CRM made of one delivered message. It is kept in the
+// delivery ledger.
+type Receipt struct {
+	// Activity is the CRM's id for the logged activity (a JSONL offset, an
+	// Odoo mail.message id, ...); several ids are comma-separated.
+	Activity string `json:"activity,omitempty"`
+	// Linked lists the records the activity is attached to in the CRM, when
+	// the adapter knows better than the Match (it added the open deal).
+	Linked []Record `json:"linked,omitempty"`
+	// Created lists the records the CRM created for this message
+	// (auto-create intents).
+	Created []Record `json:"created,omitempty"`
 }
 
-// BatchSink is implemented by sinks that deliver many messages at once more
-// cheaply (one fsync per batch). The result slice has one entry per message,
-// in order, with the same error contract as Sink.Deliver.
-type BatchSink interface {
-	DeliverBatch(ctx context.Context, ms []*Message) []Result
+// Sink receives messages in batches.
+//
+// Deliver returns one Result per message, in order. It must be idempotent on
+// Message.Key: delivering the same key twice must leave one activity in the
+// CRM (search before create where the CRM does not de-duplicate). A result's
+// error wraps ErrPermanent when retrying cannot help (the message is
+// dead-lettered), is a *RetryAfterError when the CRM asked to wait, and is
+// any other error for a transient failure. A cancelled ctx fails the
+// messages not yet delivered with ctx.Err().
+type Sink interface {
+	Deliver(ctx context.Context, ms []*Message) []Result
+	Close() error
 }
 
 // Result is the outcome of delivering one message of a batch.
 type Result struct {
 	Receipt Receipt
 	Err     error
+}
+
+// DeliverOne delivers a single message.
+func DeliverOne(ctx context.Context, s Sink, m *Message) (Receipt, error) {
+	r := s.Deliver(ctx, []*Message{m})
+	if len(r) != 1 {
+		return Receipt{}, fmt.Errorf("sink returned %d results for 1 message", len(r))
+	}
+	return r[0].Receipt, r[0].Err
+}
+
+// Fail fills a result for each of ms with err: for an adapter that cannot
+// try any of them (ctx cancelled, the CRM down before the first call).
+func Fail(ms []*Message, err error) []Result {
+	res := make([]Result, len(ms))
+	for i := range res {
+		res[i].Err = err
+	}
+	return res
 }
 
 // ErrPermanent marks failures that retrying cannot fix.
@@ -162,67 +239,6 @@ func RetryAfter(err error) (time.Duration, bool) {
 	return 0, false
 }
 
-// DeliverAll delivers ms through s, as one batch when s supports it.
-func DeliverAll(ctx context.Context, s Sink, ms []*Message) []Result {
-	if bs, ok := s.(BatchSink); ok {
-		return bs.DeliverBatch(ctx, ms)
-	}
-	res := make([]Result, len(ms))
-	for i, m := range ms {
-		if err := ctx.Err(); err != nil {
-			for j := i; j < len(ms); j++ {
-				res[j].Err = err
-			}
-			break
-		}
-		res[i].Receipt, res[i].Err = s.Deliver(ctx, m)
-	}
-	return res
-}
-
-// Factory builds a sink from its config section (already validated and
-// decoded by the adapter's own Config type).
-type Factory func(settings map[string]any) (Sink, error)
-
-var (
-	registryMu stdsync.Mutex
-	registry   = map[string]Factory{}
-)
-
-// Register makes an adapter available by name. It panics on duplicates, as
-// database/sql does, because that is a programming error.
-func Register(name string, f Factory) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	if _, dup := registry[name]; dup {
-		panic("sink: Register called twice for " + name)
-	}
-	registry[name] = f
-}
-
-// New builds the sink registered under name.
-func New(name string, settings map[string]any) (Sink, error) {
-	registryMu.Lock()
-	f, ok := registry[name]
-	registryMu.Unlock()
-	if !ok {
-		return nil, fmt.Errorf("unknown sink type %q (known: %v)", name, Names())
-	}
-	return f(settings)
-}
-
-// Names lists the registered adapters.
-func Names() []string {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	names := make([]string, 0, len(registry))
-	for n := range registry {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
-
 // Unlinker is implemented by adapters whose CRM can report activities a
 // user unlinked from their records. The daemon polls it, takes the logged
 // keyword off every mailbox copy (it never deletes mail) and remembers the
@@ -233,4 +249,12 @@ type Unlinker interface {
 	Unlinked(ctx context.Context) ([]string, error)
 	// AckUnlinked confirms keys were handled, so they are not returned again.
 	AckUnlinked(ctx context.Context, keys []string) error
+}
+
+// Checker is implemented by adapters that can verify, without logging
+// anything, that their credentials work and carry the rights delivery
+// needs. mailsync check and the daemon's start call it; the error says what
+// to fix.
+type Checker interface {
+	Check(ctx context.Context) error
 }

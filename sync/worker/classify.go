@@ -91,10 +91,10 @@ func applyDecision(it *item, msg *matcher.Message, d *matcher.Decision) {
 		m.Date = it.internalDate
 	}
 	for _, r := range d.Records {
-		m.Match.Records = append(m.Match.Records, sink.Record{Kind: string(r.Kind), ID: r.ID, Name: r.Name})
+		m.Match.Records = append(m.Match.Records, r.Ref())
 	}
 	for _, in := range d.Intents {
-		m.Match.Intents = append(m.Match.Intents, sink.Intent{Action: in.Action, Kind: string(in.Kind), Fields: in.Fields})
+		m.Match.Intents = append(m.Match.Intents, sink.Intent{Action: in.Action, Kind: in.Kind, Fields: in.Fields})
 	}
 	if !d.Include.Subject {
 		m.Subject = ""

@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailsync/mailsync/matcher"
 	"github.com/mailsync/mailsync/store"
 	"github.com/mailsync/mailsync/sync/dovecottest"
+	"github.com/mailsync/mailsync/sync/sink"
 )
 
 const customerMail = "From: Grace Liu <grace@contoso.example>\r\n" +
@@ -71,7 +71,7 @@ func TestOneMessageThreeMailboxes(t *testing.T) {
 func TestThreadLinksAcrossAccountsAndRestart(t *testing.T) {
 	srv, accounts := threeMailboxes(t)
 	srv.Append(t, "sales", "INBOX", []byte(customerMail))
-	dir := mapDir{"grace@contoso.example": {{Kind: matcher.KindContact, ID: "P-7", Name: "Grace Liu"}}}
+	dir := mapDir{"grace@contoso.example": {{Kind: sink.KindContact, ID: "P-7", Name: "Grace Liu"}}}
 	r := newRig(t, srv, rigOptions{accounts: accounts, folders: []string{"inbox"}, directory: dir})
 	r.start()
 	waitFor(t, 30*time.Second, "first message", func() bool { return len(events(t, r)["message"]) == 1 })

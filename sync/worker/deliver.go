@@ -57,7 +57,7 @@ func (f *folderWorker) deliverBatch(ctx context.Context, b *batch, validity uint
 			// Once handed to the sink, a batch runs to its commit unless the
 			// stop grace runs out (hardCtx), so a graceful stop does not
 			// throw away work the CRM already has.
-			results := sink.DeliverAll(f.sup.hardCtx, f.sup.sink, msgs)
+			results := f.sup.sink.Deliver(f.sup.hardCtx, msgs)
 			f.sup.metrics.observeSink(f.acct.cfg.ID, time.Since(start), len(msgs))
 			if err := f.sup.hardCtx.Err(); err != nil {
 				return nil, err
@@ -210,11 +210,15 @@ func (f *folderWorker) record(tx *store.Tx, it *item, prov sink.Provenance, now 
 		if e.FirstSeen.IsZero() {
 			e.FirstSeen = now
 		}
-		e.Status, e.Receipt, e.Reason = store.StatusDelivered, it.receipt, ""
+		e.Status, e.Activity, e.Reason = store.StatusDelivered, it.receipt.Activity, ""
 		e.MessageID, e.ContentHash, e.UpdatedAt = it.messageID, it.hash, now
-		if it.msg.Match != nil {
+		switch {
+		case len(it.receipt.Linked) > 0:
+			e.Records = refs(it.receipt.Linked)
+		case it.msg.Match != nil:
 			e.Records = it.msg.Match.Records
 		}
+		e.Created = refs(it.receipt.Created)
 		e.Provenance = appendProvenance(e.Provenance, prov)
 		// The flags the message had when logged: a later flags event is
 		// sent only when the user changes them.
@@ -347,4 +351,16 @@ func (o *commitOverlap) wait() error {
 	err := <-o.done
 	o.done = nil
 	return err
+}
+
+// refs reduces records to what the ledger keeps of them.
+func refs(rs []sink.Record) []sink.Record {
+	if len(rs) == 0 {
+		return nil
+	}
+	out := make([]sink.Record, len(rs))
+	for i, r := range rs {
+		out[i] = r.Ref()
+	}
+	return out
 }

@@ -171,7 +171,7 @@ func (f *folderWorker) fetchFlagChanges(ctx context.Context, conn *imapconn.Conn
 // error: the stored HIGHESTMODSEQ does not move, so the next round sees
 // the same changes and retries (the event keys make that idempotent).
 func (f *folderWorker) deliverEvents(ctx context.Context, events []*sink.Message) error {
-	for i, r := range sink.DeliverAll(f.sup.hardCtx, f.sup.sink, events) {
+	for i, r := range f.sup.sink.Deliver(f.sup.hardCtx, events) {
 		if r.Err != nil && !sink.IsPermanent(r.Err) {
 			return fmt.Errorf("deliver %s event: %w", events[i].Event, r.Err)
 		}

@@ -103,7 +103,7 @@ func (r *rig) start() {
 		r.t.Fatal(err)
 	}
 	if r.sink == nil || r.cfg.Sink.Type == "jsonl" {
-		r.sink, err = sink.New(r.cfg.Sink.Type, r.cfg.SinkSettings())
+		r.sink, err = sink.Open(context.Background(), r.cfg.Sink.Type, r.cfg.SinkSettings(), sink.Deps{})
 		if err != nil {
 			r.t.Fatal(err)
 		}
@@ -222,10 +222,10 @@ func (r *rig) cursor(account, folder string) store.FolderState {
 
 type emptyDir struct{}
 
-func (emptyDir) LookupEmails(context.Context, []string) (map[string][]matcher.Record, error) {
+func (emptyDir) LookupEmails(context.Context, []string) (map[string][]sink.Record, error) {
 	return nil, nil
 }
-func (emptyDir) LookupDomains(context.Context, []string) (map[string][]matcher.Record, error) {
+func (emptyDir) LookupDomains(context.Context, []string) (map[string][]sink.Record, error) {
 	return nil, nil
 }
 
@@ -242,20 +242,20 @@ var _ = jsonl.Open
 // threadIndex adapts the state file to the matcher, as the daemon does.
 type threadIndex struct{ st *store.Store }
 
-func (ti threadIndex) ThreadRecords(_ context.Context, ids []string) ([]matcher.Record, error) {
+func (ti threadIndex) ThreadRecords(_ context.Context, ids []string) ([]sink.Record, error) {
 	recs, err := ti.st.ThreadRecords(ids)
-	out := make([]matcher.Record, len(recs))
+	out := make([]sink.Record, len(recs))
 	for i, r := range recs {
-		out[i] = matcher.Record{Kind: matcher.Kind(r.Kind), ID: r.ID, Name: r.Name}
+		out[i] = sink.Record{Kind: sink.Kind(r.Kind), ID: r.ID, Name: r.Name}
 	}
 	return out, err
 }
 
 // mapDir is a directory with fixed answers.
-type mapDir map[string][]matcher.Record
+type mapDir map[string][]sink.Record
 
-func (d mapDir) LookupEmails(_ context.Context, emails []string) (map[string][]matcher.Record, error) {
-	out := map[string][]matcher.Record{}
+func (d mapDir) LookupEmails(_ context.Context, emails []string) (map[string][]sink.Record, error) {
+	out := map[string][]sink.Record{}
 	for _, e := range emails {
 		if r, ok := d[e]; ok {
 			out[e] = r
@@ -263,7 +263,7 @@ func (d mapDir) LookupEmails(_ context.Context, emails []string) (map[string][]m
 	}
 	return out, nil
 }
-func (d mapDir) LookupDomains(context.Context, []string) (map[string][]matcher.Record, error) {
+func (d mapDir) LookupDomains(context.Context, []string) (map[string][]sink.Record, error) {
 	return nil, nil
 }
 

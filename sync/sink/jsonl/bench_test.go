@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/mailsync/mailsync/sync/sink"
 	"github.com/mailsync/mailsync/sync/sink/jsonl"
 	"github.com/mailsync/mailsync/sync/sink/sinktest"
 )
@@ -40,7 +39,7 @@ func BenchmarkDeliverBatch(b *testing.B) {
 			m.Key = fmt.Sprintf("bench-%d-%d", n, j)
 		}
 		n++
-		for _, r := range s.DeliverBatch(ctx, ms) {
+		for _, r := range s.Deliver(ctx, ms) {
 			if r.Err != nil {
 				b.Fatal(r.Err)
 			}
@@ -67,7 +66,7 @@ func BenchmarkDeliverParallel(b *testing.B) {
 			for j, m := range ms {
 				m.Key = fmt.Sprintf("p-%d-%d-%d", w, n, j)
 			}
-			for _, r := range sink.DeliverAll(context.Background(), s, ms) {
+			for _, r := range s.Deliver(context.Background(), ms) {
 				if r.Err != nil {
 					b.Error(r.Err)
 					return

@@ -1,6 +1,7 @@
 package jsonl
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -16,16 +17,11 @@ import (
 const configPath = "sink.jsonl"
 
 func init() {
-	sink.Register("jsonl", func(settings map[string]any) (sink.Sink, error) {
-		cfg, err := ParseSettings(settings)
-		if err != nil {
-			return nil, err
-		}
-		s, err := Open(cfg)
-		if err != nil {
-			return nil, err
-		}
-		return s, nil
+	sink.Register("jsonl", sink.Adapter{
+		Parse: func(section map[string]any) (any, error) { return ParseSettings(section) },
+		Open: func(_ context.Context, cfg any, _ sink.Deps) (sink.Sink, error) {
+			return Open(cfg.(Config))
+		},
 	})
 }
 

@@ -1,6 +1,7 @@
 package jsonl_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,13 +49,13 @@ func TestParseSettings(t *testing.T) {
 
 func TestRegistered(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "m.jsonl")
-	s, err := sink.New("jsonl", map[string]any{"path": path, "file_mode": "0640"})
+	s, err := sink.Open(context.Background(), "jsonl", map[string]any{"path": path, "file_mode": "0640"}, sink.Deps{})
 	if err != nil {
-		t.Fatalf("sink.New(jsonl) error: %v", err)
+		t.Fatalf("sink.Open(jsonl) error: %v", err)
 	}
 	defer s.Close()
 	if _, ok := s.(*jsonl.Sink); !ok {
-		t.Fatalf("sink.New(jsonl) = %T, want *jsonl.Sink", s)
+		t.Fatalf("sink.Open(jsonl) = %T, want *jsonl.Sink", s)
 	}
 	st, err := os.Stat(path)
 	if err != nil {
@@ -63,7 +64,7 @@ func TestRegistered(t *testing.T) {
 	if got := st.Mode().Perm(); got&0o600 != 0o600 || got&0o007 != 0 {
 		t.Errorf("mode = %v, want 0640 less the umask", got)
 	}
-	if _, err := sink.New("jsonl", map[string]any{"pth": path}); err == nil || !strings.Contains(err.Error(), "sink.jsonl.pth") {
+	if _, err := sink.Open(context.Background(), "jsonl", map[string]any{"pth": path}, sink.Deps{}); err == nil || !strings.Contains(err.Error(), "sink.jsonl.pth") {
 		t.Errorf("sink.New with a typo error = %v, want it to name sink.jsonl.pth", err)
 	}
 }

@@ -60,8 +60,7 @@ type Sink struct {
 }
 
 var (
-	_ sink.Sink      = (*Sink)(nil)
-	_ sink.BatchSink = (*Sink)(nil)
+	_ sink.Sink = (*Sink)(nil)
 )
 
 // Open opens or creates the file, indexes the keys it holds and repairs a
@@ -133,20 +132,14 @@ func (s *Sink) Len() int {
 	return len(s.keys)
 }
 
-// Deliver appends m unless its key is already in the file. The receipt is
-// "jsonl:<byte offset of the line>", the same for every delivery of a key.
-// Errors: ErrClosed after Close, ctx's error if ctx ends before the write,
-// a permanent error for a message that cannot be encoded (empty key), and
-// a transient error when the write or sync fails.
-func (s *Sink) Deliver(ctx context.Context, m *sink.Message) (sink.Receipt, error) {
-	r := s.DeliverBatch(ctx, []*sink.Message{m})
-	return r[0].Receipt, r[0].Err
-}
-
-// DeliverBatch appends the messages whose keys are new with one write and
-// one sync, shared with any batches that other goroutines submit meanwhile.
-// A key repeated within ms is written once and both get its receipt.
-func (s *Sink) DeliverBatch(ctx context.Context, ms []*sink.Message) []sink.Result {
+// Deliver appends the messages whose keys are new with one write and one
+// sync, shared with any batches that other goroutines submit meanwhile. A
+// key repeated within ms is written once and both get its receipt. The
+// receipt's activity is "jsonl:<byte offset of the line>", the same for
+// every delivery of a key. Errors: ErrClosed after Close, ctx's error if ctx
+// ends before the write, a permanent error for a message that cannot be
+// encoded (empty key), and a transient error when the write or sync fails.
+func (s *Sink) Deliver(ctx context.Context, ms []*sink.Message) []sink.Result {
 	req := &request{ctx: ctx, ms: ms, res: make([]sink.Result, len(ms))}
 	if len(ms) == 0 {
 		return req.res
@@ -193,5 +186,5 @@ func (s *Sink) Close() error {
 }
 
 func receipt(off int64) sink.Receipt {
-	return sink.Receipt("jsonl:" + strconv.FormatInt(off, 10))
+	return sink.Receipt{Activity: "jsonl:" + strconv.FormatInt(off, 10)}
 }

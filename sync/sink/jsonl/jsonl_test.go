@@ -72,14 +72,15 @@ func open(t *testing.T, path string) *jsonl.Sink {
 	return s
 }
 
-func deliverAll(t *testing.T, s *jsonl.Sink, ms []*sink.Message) []sink.Receipt {
+// deliverAll delivers ms as one batch and returns their activity ids.
+func deliverAll(t *testing.T, s *jsonl.Sink, ms []*sink.Message) []string {
 	t.Helper()
-	rs := make([]sink.Receipt, len(ms))
-	for i, r := range s.DeliverBatch(context.Background(), ms) {
+	rs := make([]string, len(ms))
+	for i, r := range s.Deliver(context.Background(), ms) {
 		if r.Err != nil {
 			t.Fatalf("DeliverBatch result %d error: %v", i, r.Err)
 		}
-		rs[i] = r.Receipt
+		rs[i] = r.Receipt.Activity
 	}
 	return rs
 }
@@ -94,7 +95,7 @@ func TestReceiptIsLineOffset(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, r := range rs {
-		off, err := strconv.Atoi(strings.TrimPrefix(string(r), "jsonl:"))
+		off, err := strconv.Atoi(strings.TrimPrefix(r, "jsonl:"))
 		if err != nil {
 			t.Fatalf("receipt %q is not jsonl:<offset>", r)
 		}
@@ -171,7 +172,7 @@ func TestCrashRepair(t *testing.T) {
 			// The torn key was never acknowledged, so it is delivered anew.
 			next := append(sinktest.Messages("torn", 1, 1500), sinktest.Messages("next", 2, 1500)...)
 			rs := deliverAll(t, s, next)
-			if want := sink.Receipt("jsonl:" + strconv.FormatInt(st.Size(), 10)); rs[0] != want {
+			if want := "jsonl:" + strconv.FormatInt(st.Size(), 10); rs[0] != want {
 				t.Errorf("first receipt after repair = %q, want %q", rs[0], want)
 			}
 			wantValidFile(t, path)

@@ -68,16 +68,17 @@ func wantArrived(t *testing.T, inspect Inspect, ms []*sink.Message) {
 	}
 }
 
-func deliver(t *testing.T, ctx context.Context, s sink.Sink, m *sink.Message) sink.Receipt {
+// deliver delivers m alone and returns its activity id.
+func deliver(t *testing.T, ctx context.Context, s sink.Sink, m *sink.Message) string {
 	t.Helper()
-	r, err := s.Deliver(ctx, m)
+	r, err := sink.DeliverOne(ctx, s, m)
 	if err != nil {
 		t.Fatalf("Deliver(%s) error: %v", m.Key, err)
 	}
-	if r == "" {
+	if r.Activity == "" {
 		t.Fatalf("Deliver(%s) returned an empty receipt", m.Key)
 	}
-	return r
+	return r.Activity
 }
 
 func testDeliverOnce(t *testing.T, newSink NewSink) {
@@ -92,7 +93,7 @@ func testDeliverOnce(t *testing.T, newSink NewSink) {
 func testRedeliver(t *testing.T, newSink NewSink) {
 	ctx, s, inspect := setup(t, newSink)
 	ms := Messages("again", 10, bodySize)
-	first := make([]sink.Receipt, len(ms))
+	first := make([]string, len(ms))
 	for i, m := range ms {
 		first[i] = deliver(t, ctx, s, m)
 	}
@@ -101,9 +102,9 @@ func testRedeliver(t *testing.T, newSink NewSink) {
 			t.Errorf("redelivery of %s: receipt %q, want %q", m.Key, got, first[i])
 		}
 	}
-	for i, r := range sink.DeliverAll(ctx, s, ms) {
-		if r.Err != nil || r.Receipt != first[i] {
-			t.Errorf("batch redelivery of %s = (%q, %v), want (%q, nil)", ms[i].Key, r.Receipt, r.Err, first[i])
+	for i, r := range s.Deliver(ctx, ms) {
+		if r.Err != nil || r.Receipt.Activity != first[i] {
+			t.Errorf("batch redelivery of %s = (%q, %v), want (%q, nil)", ms[i].Key, r.Receipt.Activity, r.Err, first[i])
 		}
 	}
 	wantArrived(t, inspect, ms)
@@ -112,20 +113,20 @@ func testRedeliver(t *testing.T, newSink NewSink) {
 func testBatchInOrder(t *testing.T, newSink NewSink) {
 	ctx, s, inspect := setup(t, newSink)
 	ms := Messages("batch", 30, bodySize)
-	res := sink.DeliverAll(ctx, s, ms)
+	res := s.Deliver(ctx, ms)
 	if got, want := len(res), len(ms); got != want {
 		t.Fatalf("DeliverAll returned %d results, want %d", got, want)
 	}
 	for i, r := range res {
-		if r.Err != nil || r.Receipt == "" {
-			t.Fatalf("result %d = (%q, %v), want a receipt", i, r.Receipt, r.Err)
+		if r.Err != nil || r.Receipt.Activity == "" {
+			t.Fatalf("result %d = (%q, %v), want a receipt", i, r.Receipt.Activity, r.Err)
 		}
 	}
 	// A single delivery of a key returns its receipt, so result i must be
 	// the one for message i.
 	for i, m := range ms {
-		if got := deliver(t, ctx, s, m); got != res[i].Receipt {
-			t.Errorf("result %d has receipt %q, but %s's receipt is %q", i, res[i].Receipt, m.Key, got)
+		if got := deliver(t, ctx, s, m); got != res[i].Receipt.Activity {
+			t.Errorf("result %d has receipt %q, but %s's receipt is %q", i, res[i].Receipt.Activity, m.Key, got)
 		}
 	}
 	wantArrived(t, inspect, ms)
@@ -134,7 +135,7 @@ func testBatchInOrder(t *testing.T, newSink NewSink) {
 func testBatchDuplicates(t *testing.T, newSink NewSink) {
 	ctx, s, inspect := setup(t, newSink)
 	a, b, c := Message("dup-a", bodySize), Message("dup-b", bodySize), Message("dup-c", bodySize)
-	res := sink.DeliverAll(ctx, s, []*sink.Message{a, b, a, c, b})
+	res := s.Deliver(ctx, []*sink.Message{a, b, a, c, b})
 	if len(res) != 5 {
 		t.Fatalf("DeliverAll returned %d results, want 5", len(res))
 	}
@@ -143,8 +144,8 @@ func testBatchDuplicates(t *testing.T, newSink NewSink) {
 			t.Fatalf("result %d error: %v", i, r.Err)
 		}
 	}
-	if res[0].Receipt != res[2].Receipt || res[1].Receipt != res[4].Receipt {
-		t.Errorf("receipts of repeated keys differ: %q", res)
+	if res[0].Receipt.Activity != res[2].Receipt.Activity || res[1].Receipt.Activity != res[4].Receipt.Activity {
+		t.Errorf("receipts of repeated keys differ: %+v", res)
 	}
 	wantArrived(t, inspect, []*sink.Message{a, b, c})
 }
@@ -152,7 +153,7 @@ func testBatchDuplicates(t *testing.T, newSink NewSink) {
 func testEmptyKey(t *testing.T, newSink NewSink) {
 	ctx, s, inspect := setup(t, newSink)
 	m := Message("", bodySize)
-	if _, err := s.Deliver(ctx, m); !sink.IsPermanent(err) {
+	if _, err := sink.DeliverOne(ctx, s, m); !sink.IsPermanent(err) {
 		t.Errorf("Deliver(empty key) error = %v, want a permanent error", err)
 	}
 	wantArrived(t, inspect, nil)
@@ -163,14 +164,14 @@ func testCancelled(t *testing.T, newSink NewSink) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	ms := Messages("cancelled", 5, bodySize)
-	if r, err := s.Deliver(ctx, ms[0]); err == nil {
-		t.Errorf("Deliver with a cancelled context = %q, want an error", r)
+	if r, err := sink.DeliverOne(ctx, s, ms[0]); err == nil {
+		t.Errorf("Deliver with a cancelled context = %q, want an error", r.Activity)
 	} else if sink.IsPermanent(err) {
 		t.Errorf("Deliver with a cancelled context: %v is permanent; cancellation must not dead-letter", err)
 	}
-	for i, r := range sink.DeliverAll(ctx, s, ms) {
+	for i, r := range s.Deliver(ctx, ms) {
 		if r.Err == nil {
-			t.Errorf("batch result %d with a cancelled context = %q, want an error", i, r.Receipt)
+			t.Errorf("batch result %d with a cancelled context = %q, want an error", i, r.Receipt.Activity)
 		} else if sink.IsPermanent(r.Err) {
 			t.Errorf("batch result %d: %v is permanent", i, r.Err)
 		}
@@ -184,7 +185,7 @@ func testConcurrent(t *testing.T, newSink NewSink) {
 	ms := Messages("conc", keys, bodySize)
 	var (
 		mu       stdsync.Mutex
-		receipts = map[string]map[sink.Receipt]bool{}
+		receipts = map[string]map[string]bool{}
 		errs     []error
 	)
 	record := func(m *sink.Message, r sink.Receipt, err error) {
@@ -195,9 +196,9 @@ func testConcurrent(t *testing.T, newSink NewSink) {
 			return
 		}
 		if receipts[m.Key] == nil {
-			receipts[m.Key] = map[sink.Receipt]bool{}
+			receipts[m.Key] = map[string]bool{}
 		}
-		receipts[m.Key][r] = true
+		receipts[m.Key][r.Activity] = true
 	}
 	var wg stdsync.WaitGroup
 	for w := range workers {
@@ -207,13 +208,13 @@ func testConcurrent(t *testing.T, newSink NewSink) {
 			order := append(append([]*sink.Message{}, ms[w*keys/workers:]...), ms[:w*keys/workers]...)
 			for i := 0; i < len(order); {
 				if (i/7+w)%2 == 0 {
-					r, err := s.Deliver(ctx, order[i])
+					r, err := sink.DeliverOne(ctx, s, order[i])
 					record(order[i], r, err)
 					i++
 					continue
 				}
 				chunk := order[i:min(i+7, len(order))]
-				for j, r := range sink.DeliverAll(ctx, s, chunk) {
+				for j, r := range s.Deliver(ctx, chunk) {
 					record(chunk[j], r.Receipt, r.Err)
 				}
 				i += len(chunk)
@@ -242,8 +243,8 @@ func testClose(t *testing.T, newSink NewSink) {
 	if err := s.Close(); err != nil {
 		t.Errorf("second Close() error: %v, want nil", err)
 	}
-	if r, err := s.Deliver(ctx, Message("close-b", bodySize)); err == nil {
-		t.Errorf("Deliver after Close = %q, want an error", r)
+	if r, err := sink.DeliverOne(ctx, s, Message("close-b", bodySize)); err == nil {
+		t.Errorf("Deliver after Close = %q, want an error", r.Activity)
 	}
 	wantArrived(t, inspect, []*sink.Message{m})
 }

@@ -38,16 +38,16 @@ func TestReceiverScript(t *testing.T) {
 	ctx := context.Background()
 	m := sinktest.Message("scripted", 200)
 	for i := range 3 {
-		if _, err := c.Deliver(ctx, m); err == nil {
+		if _, err := sink.DeliverOne(ctx, c, m); err == nil {
 			t.Fatalf("attempt %d succeeded, want the scripted failure", i+1)
 		}
 	}
-	got, err := c.Deliver(ctx, m)
-	if err != nil || got != "act-1" {
-		t.Fatalf("attempt 4 = %q, %v, want act-1", got, err)
+	got, err := sink.DeliverOne(ctx, c, m)
+	if err != nil || got.Activity != "act-1" {
+		t.Fatalf("attempt 4 = %q, %v, want act-1", got.Activity, err)
 	}
-	if again, err := c.Deliver(ctx, m); err != nil || again != got {
-		t.Errorf("duplicate = %q, %v, want the same id %q", again, err, got)
+	if again, err := sink.DeliverOne(ctx, c, m); err != nil || again.Activity != got.Activity {
+		t.Errorf("duplicate = %q, %v, want the same id %q", again.Activity, err, got.Activity)
 	}
 	var statuses []int
 	for _, q := range r.Requests() {
@@ -113,11 +113,11 @@ func TestReceiverDelayEndsWithClient(t *testing.T) {
 	c := client(t, r)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	if _, err := c.Deliver(ctx, sinktest.Message("slow", 10)); err == nil || sink.IsPermanent(err) {
+	if _, err := sink.DeliverOne(ctx, c, sinktest.Message("slow", 10)); err == nil || sink.IsPermanent(err) {
 		t.Fatalf("Deliver() to a delayed receiver = %v, want a transient error", err)
 	}
 	// The next request is not delayed and succeeds.
-	if _, err := c.Deliver(context.Background(), sinktest.Message("slow", 10)); err != nil {
+	if _, err := sink.DeliverOne(context.Background(), c, sinktest.Message("slow", 10)); err != nil {
 		t.Fatalf("Deliver() after the delay step: %v", err)
 	}
 }

@@ -26,7 +26,7 @@ const snippetLen = 200
 
 // classify turns a response into a receipt or an error, per Deliver's
 // contract. body is what could be read of the response body.
-func (c *Client) classify(resp *http.Response, body []byte) (sink.Receipt, error) {
+func (c *Client) classify(resp *http.Response, body []byte) (string, error) {
 	code := resp.StatusCode
 	if code >= 200 && code <= 299 {
 		// The CRM has the message; a body cut short only loses the id.
@@ -57,9 +57,9 @@ func (c *Client) classify(resp *http.Response, body []byte) (sink.Receipt, error
 }
 
 // receiptOf reads the activity id of a 2xx response.
-func receiptOf(resp *http.Response, body []byte) sink.Receipt {
+func receiptOf(resp *http.Response, body []byte) string {
 	if id := strings.TrimSpace(resp.Header.Get("X-Activity-Id")); id != "" && len(id) <= maxReceipt {
-		return sink.Receipt(id)
+		return (id)
 	}
 	var v struct {
 		ID json.RawMessage `json:"id"`
@@ -68,13 +68,13 @@ func receiptOf(resp *http.Response, body []byte) sink.Receipt {
 		var s string
 		if json.Unmarshal(v.ID, &s) == nil {
 			if s != "" && len(s) <= maxReceipt {
-				return sink.Receipt(s)
+				return (s)
 			}
 		} else if _, err := strconv.ParseFloat(string(v.ID), 64); err == nil && len(v.ID) <= maxReceipt {
-			return sink.Receipt(v.ID) // numeric id, kept as written
+			return string(v.ID) // numeric id, kept as written
 		}
 	}
-	return sink.Receipt("http:" + strconv.Itoa(resp.StatusCode))
+	return ("http:" + strconv.Itoa(resp.StatusCode))
 }
 
 // snippet quotes the start of a response body for an error, with the

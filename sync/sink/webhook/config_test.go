@@ -1,6 +1,7 @@
 package webhook_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,7 +90,7 @@ func TestSecretSources(t *testing.T) {
 		{URL: r.URL(), SecretEnv: "MAILSYNC_TEST_WH"},
 	} {
 		c := newClient(t, cfg)
-		if _, err := c.Deliver(ctx(t), sinktest.Message("src-"+cfg.SecretEnv, 10)); err != nil {
+		if _, err := sink.DeliverOne(ctx(t), c, sinktest.Message("src-"+cfg.SecretEnv, 10)); err != nil {
 			t.Errorf("Deliver() with secret from %+v: %v", cfg, err)
 		}
 	}
@@ -111,16 +112,16 @@ func TestSecretSources(t *testing.T) {
 func TestRegistered(t *testing.T) {
 	r := sinktest.NewReceiver(t, specSecret)
 	t.Setenv("MAILSYNC_TEST_WH", specSecret)
-	s, err := sink.New("webhook", map[string]any{"url": r.URL(), "secret_env": "MAILSYNC_TEST_WH", "timeout": "5s"})
+	s, err := sink.Open(context.Background(), "webhook", map[string]any{"url": r.URL(), "secret_env": "MAILSYNC_TEST_WH", "timeout": "5s"}, sink.Deps{})
 	if err != nil {
-		t.Fatalf("sink.New(webhook) error: %v", err)
+		t.Fatalf("sink.Open(webhook) error: %v", err)
 	}
 	defer s.Close()
-	if _, err := s.Deliver(ctx(t), sinktest.Message("reg", 10)); err != nil {
+	if _, err := sink.DeliverOne(ctx(t), s, sinktest.Message("reg", 10)); err != nil {
 		t.Fatalf("Deliver() error: %v", err)
 	}
 	r.WaitFor(t, 1, 5*time.Second)
-	if _, err := sink.New("webhook", map[string]any{"url": "http://crm.example.com/", "secret_env": "MAILSYNC_TEST_WH"}); err == nil {
-		t.Error("sink.New(webhook) accepted http to a remote host")
+	if _, err := sink.Open(context.Background(), "webhook", map[string]any{"url": "http://crm.example.com/", "secret_env": "MAILSYNC_TEST_WH"}, sink.Deps{}); err == nil {
+		t.Error("sink.Open(webhook) accepted http to a remote host")
 	}
 }

@@ -38,16 +38,11 @@ var ErrClosed = errors.New("webhook sink is closed")
 var ErrUnauthorized = errors.New("endpoint refused the request's credentials")
 
 func init() {
-	sink.Register("webhook", func(settings map[string]any) (sink.Sink, error) {
-		cfg, err := ParseSettings(settings)
-		if err != nil {
-			return nil, err
-		}
-		c, err := New(cfg)
-		if err != nil {
-			return nil, err
-		}
-		return c, nil
+	sink.Register("webhook", sink.Adapter{
+		Parse: func(section map[string]any) (any, error) { return ParseSettings(section) },
+		Open: func(_ context.Context, cfg any, deps sink.Deps) (sink.Sink, error) {
+			return New(cfg.(Config))
+		},
 	})
 }
 
@@ -67,8 +62,7 @@ type Client struct {
 }
 
 var (
-	_ sink.Sink      = (*Client)(nil)
-	_ sink.BatchSink = (*Client)(nil)
+	_ sink.Sink = (*Client)(nil)
 )
 
 // New validates cfg, reads the secret and builds the HTTP client.
@@ -133,7 +127,7 @@ func (c *Client) GoString() string { return c.String() }
 // Format prints String for every verb.
 func (c *Client) Format(f fmt.State, _ rune) { f.Write([]byte(c.String())) }
 
-// Deliver POSTs m once. It returns the CRM's activity id (the response's
+// deliverOne POSTs m once. It returns the CRM's activity id (the response's
 // X-Activity-Id header, else the "id" of a JSON response body, else
 // "http:<status>"). Errors follow sink.Sink's contract:
 //
@@ -149,7 +143,7 @@ func (c *Client) Format(f fmt.State, _ rune) { f.Write([]byte(c.String())) }
 //   - ctx ended: an error wrapping ctx's error.
 //
 // Errors name the endpoint's host, never its path, query or the secret.
-func (c *Client) Deliver(ctx context.Context, m *sink.Message) (sink.Receipt, error) {
+func (c *Client) deliverOne(ctx context.Context, m *sink.Message) (string, error) {
 	if m == nil {
 		return "", sink.Permanent(errors.New("webhook: nil message"))
 	}
@@ -176,7 +170,7 @@ const (
 	drainLimit  = 256 << 10
 )
 
-func (c *Client) post(ctx context.Context, id string, body []byte) (sink.Receipt, error) {
+func (c *Client) post(ctx context.Context, id string, body []byte) (string, error) {
 	rctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, c.url, bytes.NewReader(body))
@@ -222,10 +216,10 @@ func unwrapURL(err error) error {
 	return err
 }
 
-// DeliverBatch delivers up to Concurrency messages at once; results are in
-// the order of ms. A key repeated within ms is posted once. Messages not
+// Deliver delivers up to Concurrency messages at once; results are in
+// the order of ms. Each message is posted as deliverOne says. A key repeated within ms is posted once. Messages not
 // started when ctx ends fail with ctx's error.
-func (c *Client) DeliverBatch(ctx context.Context, ms []*sink.Message) []sink.Result {
+func (c *Client) Deliver(ctx context.Context, ms []*sink.Message) []sink.Result {
 	res := make([]sink.Result, len(ms))
 	dupOf := make([]int, len(ms))
 	first := make(map[string]int, len(ms))
@@ -269,7 +263,9 @@ func (c *Client) DeliverBatch(ctx context.Context, ms []*sink.Message) []sink.Re
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			res[i].Receipt, res[i].Err = c.Deliver(ctx, m)
+			var activity string
+			activity, res[i].Err = c.deliverOne(ctx, m)
+			res[i].Receipt = sink.Receipt{Activity: activity}
 			if err := res[i].Err; err != nil && !sink.IsPermanent(err) {
 				stopMu.Lock()
 				if stopErr == nil {

@@ -51,12 +51,12 @@ func TestDeliverSendsSignedMessage(t *testing.T) {
 	r := sinktest.NewReceiver(t, specSecret)
 	c := newClient(t, webhook.Config{URL: r.URL()})
 	m := sinktest.Message("signed-1", 5000)
-	got, err := c.Deliver(ctx(t), m)
+	got, err := sink.DeliverOne(ctx(t), c, m)
 	if err != nil {
 		t.Fatalf("Deliver() error: %v", err)
 	}
-	if got != "act-1" {
-		t.Errorf("receipt = %q, want the body's id act-1", got)
+	if got.Activity != "act-1" {
+		t.Errorf("receipt = %q, want the body's id act-1", got.Activity)
 	}
 	arr := r.Messages()
 	if len(arr) != 1 {
@@ -76,7 +76,7 @@ func TestDeliverSendsSignedMessage(t *testing.T) {
 func TestWrongSecretHoldsAndWaits(t *testing.T) {
 	r := sinktest.NewReceiver(t, specSecret)
 	c := newClient(t, webhook.Config{URL: r.URL(), Secret: mustSecret(t, "another-secret")})
-	_, err := c.Deliver(ctx(t), sinktest.Message("k", 100))
+	_, err := sink.DeliverOne(ctx(t), c, sinktest.Message("k", 100))
 	after, ok := sink.RetryAfter(err)
 	if sink.IsPermanent(err) || !ok || after < time.Minute || !errors.Is(err, webhook.ErrUnauthorized) || !strings.Contains(err.Error(), "401") {
 		t.Errorf("Deliver() with a wrong secret error = %v, want a transient 401 wrapping ErrUnauthorized with a long wait", err)
@@ -119,7 +119,7 @@ func TestClassify(t *testing.T) {
 			r := sinktest.NewReceiver(t, specSecret)
 			r.Script(tt.step)
 			c := newClient(t, webhook.Config{URL: r.URL()})
-			_, err := c.Deliver(ctx(t), sinktest.Message("classify", 100))
+			_, err := sink.DeliverOne(ctx(t), c, sinktest.Message("classify", 100))
 			if err == nil {
 				t.Fatal("Deliver() succeeded, want an error")
 			}
@@ -152,7 +152,7 @@ func TestErrorQuotesAtMost200Bytes(t *testing.T) {
 	r := sinktest.NewReceiver(t, specSecret)
 	r.Script(sinktest.Step{Status: 400, Body: strings.Repeat("x", 1000)})
 	c := newClient(t, webhook.Config{URL: r.URL()})
-	_, err := c.Deliver(ctx(t), sinktest.Message("k", 10))
+	_, err := sink.DeliverOne(ctx(t), c, sinktest.Message("k", 10))
 	if n := strings.Count(err.Error(), "x"); n < 200 || n > 201 {
 		t.Errorf("error quotes %d bytes of the body, want 200: %v", n, err)
 	}
@@ -162,7 +162,7 @@ func TestReceiptSources(t *testing.T) {
 	tests := []struct {
 		name    string
 		handler http.HandlerFunc
-		want    sink.Receipt
+		want    string
 	}{
 		{"header", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("X-Activity-Id", "ACT-9")
@@ -178,9 +178,9 @@ func TestReceiptSources(t *testing.T) {
 			srv := httptest.NewServer(tt.handler)
 			t.Cleanup(srv.Close)
 			c := newClient(t, webhook.Config{URL: srv.URL})
-			got, err := c.Deliver(ctx(t), sinktest.Message("k", 10))
-			if err != nil || got != tt.want {
-				t.Errorf("Deliver() = %q, %v, want %q", got, err, tt.want)
+			got, err := sink.DeliverOne(ctx(t), c, sinktest.Message("k", 10))
+			if err != nil || got.Activity != tt.want {
+				t.Errorf("Deliver() = %q, %v, want %q", got.Activity, err, tt.want)
 			}
 		})
 	}
@@ -191,7 +191,7 @@ func TestHeaders(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got = r.Header.Clone() }))
 	t.Cleanup(srv.Close)
 	c := newClient(t, webhook.Config{URL: srv.URL, Headers: map[string]string{"x-tenant": "acme"}})
-	if _, err := c.Deliver(ctx(t), sinktest.Message("hdr-key", 10)); err != nil {
+	if _, err := sink.DeliverOne(ctx(t), c, sinktest.Message("hdr-key", 10)); err != nil {
 		t.Fatal(err)
 	}
 	for k, want := range map[string]string{"Webhook-Id": "hdr-key", "Content-Type": "application/json", "X-Tenant": "acme", "User-Agent": "mailsync"} {
@@ -208,7 +208,7 @@ func TestTimeoutIsTransient(t *testing.T) {
 	r := sinktest.NewReceiver(t, specSecret)
 	r.SetDelay(10 * time.Second) // ends early when the client hangs up
 	c := newClient(t, webhook.Config{URL: r.URL(), Timeout: 100 * time.Millisecond})
-	_, err := c.Deliver(ctx(t), sinktest.Message("slow", 10))
+	_, err := sink.DeliverOne(ctx(t), c, sinktest.Message("slow", 10))
 	if err == nil || sink.IsPermanent(err) {
 		t.Fatalf("Deliver() to a stalled CRM error = %v, want a transient error", err)
 	}
@@ -228,7 +228,7 @@ func TestConnectionRefusedIsTransient(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	c := newClient(t, webhook.Config{URL: "http://" + addr + "/hook?token=tok-hunter2"})
-	_, err = c.Deliver(ctx(t), sinktest.Message("k", 10))
+	_, err = sink.DeliverOne(ctx(t), c, sinktest.Message("k", 10))
 	if err == nil || sink.IsPermanent(err) {
 		t.Fatalf("Deliver() to a closed port error = %v, want a transient error", err)
 	}
@@ -249,7 +249,7 @@ func TestSecretNeverInErrors(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	c := newClient(t, webhook.Config{URL: srv.URL + "/p?sig=hunter2", Secret: mustSecret(t, secret)})
-	_, err := c.Deliver(ctx(t), sinktest.Message("k", 10))
+	_, err := sink.DeliverOne(ctx(t), c, sinktest.Message("k", 10))
 	if err == nil {
 		t.Fatal("Deliver() succeeded, want an error")
 	}
@@ -295,10 +295,10 @@ func TestDeliverBatchConcurrency(t *testing.T) {
 	t.Cleanup(srv.Close)
 	c := newClient(t, webhook.Config{URL: srv.URL, Concurrency: conc})
 	ms := sinktest.Messages("conc", n, 100)
-	res := c.DeliverBatch(ctx(t), ms)
+	res := c.Deliver(ctx(t), ms)
 	for i, r := range res {
-		if r.Err != nil || string(r.Receipt) != ms[i].Key {
-			t.Errorf("result %d = (%q, %v), want (%q, nil)", i, r.Receipt, r.Err, ms[i].Key)
+		if r.Err != nil || r.Receipt.Activity != ms[i].Key {
+			t.Errorf("result %d = (%q, %v), want (%q, nil)", i, r.Receipt.Activity, r.Err, ms[i].Key)
 		}
 	}
 	if got := peak.Load(); got != conc {
@@ -313,7 +313,7 @@ func TestDeliverBatchCancel(t *testing.T) {
 	cctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	start := time.Now()
-	res := c.DeliverBatch(cctx, sinktest.Messages("cancel", 6, 100))
+	res := c.Deliver(cctx, sinktest.Messages("cancel", 6, 100))
 	for i, r := range res {
 		if !errors.Is(r.Err, context.Canceled) || sink.IsPermanent(r.Err) {
 			t.Errorf("result %d error = %v, want a transient context.Canceled", i, r.Err)
@@ -333,12 +333,12 @@ func TestPrivateCA(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := newClient(t, webhook.Config{URL: srv.URL, CAFile: caFile})
-	if got, err := c.Deliver(ctx(t), sinktest.Message("k", 10)); err != nil || got != "tls-1" {
-		t.Errorf("Deliver() with ca_file = %q, %v, want tls-1", got, err)
+	if got, err := sink.DeliverOne(ctx(t), c, sinktest.Message("k", 10)); err != nil || got.Activity != "tls-1" {
+		t.Errorf("Deliver() with ca_file = %q, %v, want tls-1", got.Activity, err)
 	}
 	// Without the CA the certificate is not trusted: verification is on.
 	c = newClient(t, webhook.Config{URL: srv.URL})
-	if _, err := c.Deliver(ctx(t), sinktest.Message("k", 10)); err == nil {
+	if _, err := sink.DeliverOne(ctx(t), c, sinktest.Message("k", 10)); err == nil {
 		t.Error("Deliver() to an untrusted certificate succeeded")
 	}
 	if _, err := webhook.New(webhook.Config{URL: srv.URL, CAFile: filepath.Join(t.TempDir(), "none.pem"), Secret: mustSecret(t, "s")}); err == nil || !strings.Contains(err.Error(), "sink.webhook.ca_file") {
@@ -350,7 +350,7 @@ func TestCloseStopsDeliveries(t *testing.T) {
 	r := sinktest.NewReceiver(t, specSecret)
 	c := newClient(t, webhook.Config{URL: r.URL()})
 	c.Close()
-	if _, err := c.Deliver(ctx(t), sinktest.Message("k", 10)); !errors.Is(err, webhook.ErrClosed) {
+	if _, err := sink.DeliverOne(ctx(t), c, sinktest.Message("k", 10)); !errors.Is(err, webhook.ErrClosed) {
 		t.Errorf("Deliver() after Close error = %v, want ErrClosed", err)
 	}
 }
@@ -362,7 +362,7 @@ func TestBatchStopsAfterTransientFailure(t *testing.T) {
 	r := sinktest.NewReceiver(t, specSecret)
 	r.Script(sinktest.Step{Status: 200, Times: 2}, sinktest.Step{Status: 429, RetryAfter: 3 * time.Second})
 	c := newClient(t, webhook.Config{URL: r.URL(), Concurrency: 1})
-	res := c.DeliverBatch(ctx(t), sinktest.Messages("b", 6, 100))
+	res := c.Deliver(ctx(t), sinktest.Messages("b", 6, 100))
 	for i, want := range []bool{true, true, false, false, false, false} {
 		if got := res[i].Err == nil; got != want {
 			t.Errorf("result %d delivered = %v, want %v (err %v)", i, got, want, res[i].Err)
