@@ -3,7 +3,6 @@ package outbound
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/mailsync/mailsync/store"
@@ -155,43 +154,11 @@ func (s *Sender) complete(account, idem string, st *sendState, prov *sink.Proven
 	})
 }
 
-// recordLedger writes the message's ledger entry as delivered and linked to
-// its records, merging with an entry that exists (another copy synced
-// first, or a raw message that reuses a Message-ID), and indexes its
-// Message-ID so replies thread to the same records.
+// recordLedger records the message as sent for the CRM (store.SentFromCRM
+// holds the rules: merged with an entry that exists, a retraction kept).
 func recordLedger(tx *store.Tx, idem string, st *sendState, prov *sink.Provenance, now time.Time) error {
-	e, ok, err := tx.Ledger(st.Key)
-	if err != nil {
-		return err
-	}
-	if !ok || e.FirstSeen.IsZero() {
-		e.FirstSeen = now
-	}
-	// A retraction is the user's decision about the CRM activity; sending
-	// does not undo it.
-	if e.Status != store.StatusRetracted {
-		e.Status, e.Reason = store.StatusDelivered, ""
-	}
-	if e.Activity == "" {
-		e.Activity = "sent:" + idem
-	}
-	if e.ContentHash == "" {
-		e.ContentHash = st.ContentHash
-	}
-	e.MessageID, e.UpdatedAt = st.MessageID, now
-	for _, r := range st.Records {
-		if !slices.ContainsFunc(e.Records, func(q sink.Record) bool { return q.Kind == r.Kind && q.ID == r.ID }) {
-			e.Records = append(e.Records, r)
-		}
-	}
-	if prov != nil && !slices.Contains(e.Provenance, *prov) {
-		e.Provenance = append(e.Provenance, *prov)
-	}
-	if err := tx.PutLedger(st.Key, e); err != nil {
-		return err
-	}
-	if st.MessageID != "" && len(e.Records) > 0 {
-		return tx.PutThread(st.MessageID, e.Records)
-	}
-	return nil
+	return tx.SentFromCRM(st.Key, store.Sent{
+		Idem: idem, MessageID: st.MessageID, ContentHash: st.ContentHash,
+		Records: st.Records, Copy: prov, At: now,
+	})
 }

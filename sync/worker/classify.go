@@ -10,6 +10,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/mailsync/mailsync/matcher"
+	"github.com/mailsync/mailsync/store"
 	"github.com/mailsync/mailsync/sync/sink"
 )
 
@@ -57,16 +58,11 @@ func parseItem(it *item) (msg *matcher.Message, err error) {
 	if len(it.header) == 0 {
 		it.key = fmt.Sprintf("msg_noheader_%d_%d", it.internalDate.Unix(), it.size)
 	}
-	msg, _ = matcher.ParseHeader(it.header)
-	from := ""
-	if len(msg.From) > 0 {
-		from = msg.From[0].Email
-	}
+	id, msg := store.Identify(it.header)
 	if it.key == "" {
-		it.key = sink.KeyFor(msg.MessageID, from, msg.Date, it.header)
+		it.key = id.Key
 	}
-	it.messageID = msg.MessageID
-	it.hash = contentHash(it.header)
+	it.messageID, it.hash = id.MessageID, id.ContentHash
 	return msg, nil
 }
 

@@ -252,20 +252,7 @@ func (s *Supervisor) DropDeadLetter(id, folder string, uid uint32) error {
 		if err != nil {
 			return err
 		}
-		if d.Key != "" {
-			e, _, err := tx.Ledger(d.Key)
-			if err != nil {
-				return err
-			}
-			if e.Status != store.StatusDelivered {
-				e.Status, e.Reason, e.UpdatedAt = store.StatusExcluded, "dropped by operator: "+d.Reason, time.Now()
-				e.Provenance = appendProvenance(e.Provenance, d.Provenance)
-				if err := tx.PutLedger(d.Key, e); err != nil {
-					return err
-				}
-			}
-		}
-		return tx.DeleteDeadLetter(id, folder, uid)
+		return tx.DropDeadLetter(id, folder, uid, d, time.Now())
 	})
 }
 

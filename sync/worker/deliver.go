@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -139,10 +140,9 @@ func (f *folderWorker) commit(b *batch, validity uint32, attempt int) error {
 			if it.recorded() {
 				continue
 			}
-			if attempt > 1 {
-				if err := tx.DeleteOutbox(acct, folder, it.uid); err != nil {
-					return err
-				}
+			// Always: an entry may be left by a process killed mid-retry.
+			if err := tx.DeleteOutbox(acct, folder, it.uid); err != nil {
+				return err
 			}
 			if it.key != "" {
 				if err := tx.PutUID(acct, folder, it.uid, it.key); err != nil {
@@ -193,13 +193,16 @@ func (f *folderWorker) commit(b *batch, validity uint32, attempt int) error {
 	return nil
 }
 
-// record writes one finished item to the ledger.
+// record writes one finished item to the ledger through the store's
+// transitions, which hold the status rules.
 func (f *folderWorker) record(tx *store.Tx, it *item, prov sink.Provenance, now time.Time, delta *store.Counters) error {
+	var d store.Counters
+	var err error
 	switch it.action {
 	case actDeliver:
-		e, _, err := tx.Ledger(it.key)
-		if err != nil {
-			return err
+		e, _, gerr := tx.Ledger(it.key)
+		if gerr != nil {
+			return gerr
 		}
 		// Another mailbox delivered the same message at the same moment
 		// (both fetched it before either committed): the sink kept one
@@ -207,88 +210,35 @@ func (f *folderWorker) record(tx *store.Tx, it *item, prov sink.Provenance, now 
 		if e.Status == store.StatusDelivered && !hasCopyIn(e.Provenance, prov.Account, prov.Folder) {
 			it.lateProvenance = true
 		}
-		if e.FirstSeen.IsZero() {
-			e.FirstSeen = now
+		dl := store.Delivery{Copy: prov, Receipt: it.receipt, MessageID: it.messageID, ContentHash: it.hash,
+			Flags: systemFlags(it.flags), At: now}
+		if it.msg.Match != nil {
+			dl.Matched = it.msg.Match.Records
 		}
-		e.Status, e.Activity, e.Reason = store.StatusDelivered, it.receipt.Activity, ""
-		e.MessageID, e.ContentHash, e.UpdatedAt = it.messageID, it.hash, now
-		switch {
-		case len(it.receipt.Linked) > 0:
-			e.Records = refs(it.receipt.Linked)
-		case it.msg.Match != nil:
-			e.Records = it.msg.Match.Records
+		d, err = tx.Deliver(it.key, dl)
+		if errors.Is(err, store.ErrRefused) {
+			// Retracted meanwhile: it stays retracted; keep the copy.
+			it.lateProvenance = false
+			_, err = tx.AddProvenance(it.key, prov)
 		}
-		e.Created = refs(it.receipt.Created)
-		e.Provenance = appendProvenance(e.Provenance, prov)
-		// The flags the message had when logged: a later flags event is
-		// sent only when the user changes them.
-		if e.Events == nil {
-			e.Events = map[string]string{}
-		}
-		e.Events["flags"] = systemFlags(it.flags)
-		if err := tx.PutLedger(it.key, e); err != nil {
-			return err
-		}
-		if it.messageID != "" && len(e.Records) > 0 {
-			if err := tx.PutThread(it.messageID, e.Records); err != nil {
-				return err
-			}
-		}
-		// A retried dead letter that went through leaves the list.
-		if err := tx.DeleteDeadLetter(prov.Account, prov.Folder, it.uid); err != nil {
-			return err
-		}
-		delta.Delivered++
 	case actDuplicate:
-		if _, err := tx.AddProvenance(it.key, prov); err != nil {
-			return err
-		}
-	case actExclude, actSkip:
-		e, ok, err := tx.Ledger(it.key)
-		if err != nil {
-			return err
-		}
-		// Never downgrade a message another copy delivered.
-		if !ok || e.Status == store.StatusExcluded || e.Status == store.StatusSkipped {
-			status := store.StatusExcluded
-			if it.action == actSkip {
-				status = store.StatusSkipped
-			}
-			if e.FirstSeen.IsZero() {
-				e.FirstSeen = now
-			}
-			e.Status, e.Reason, e.MessageID, e.ContentHash, e.UpdatedAt = status, it.reason, it.messageID, it.hash, now
-			e.Provenance = appendProvenance(e.Provenance, prov)
-			if err := tx.PutLedger(it.key, e); err != nil {
-				return err
-			}
-		}
-		if it.action == actSkip {
-			delta.Skipped++
-		} else {
-			delta.Excluded++
-		}
+		_, err = tx.AddProvenance(it.key, prov)
+	case actExclude:
+		d, err = tx.Exclude(it.key, store.Outcome{Copy: prov, Reason: it.reason, MessageID: it.messageID, ContentHash: it.hash, At: now})
+	case actSkip:
+		d, err = tx.Skip(it.key, store.Outcome{Copy: prov, Reason: it.reason, MessageID: it.messageID, ContentHash: it.hash, At: now})
 	case actDeadLetter:
 		dl := store.DeadLetter{Key: it.key, Provenance: prov, Reason: it.reason, At: now, MessageID: it.messageID}
 		if it.msg != nil {
 			dl.Subject = it.msg.Subject
 		}
-		if err := tx.PutDeadLetter(prov.Account, prov.Folder, it.uid, dl); err != nil {
-			return err
-		}
-		delta.DeadLettered++
-		f.log.Warn("message parked in the dead-letter list", "uid", it.uid, "message_id", it.messageID, "reason", it.reason)
-	}
-	return nil
-}
-
-func appendProvenance(ps []sink.Provenance, p sink.Provenance) []sink.Provenance {
-	for _, q := range ps {
-		if q == p {
-			return ps
+		d, err = tx.DeadLetter(it.uid, dl)
+		if err == nil {
+			f.log.Warn("message parked in the dead-letter list", "uid", it.uid, "message_id", it.messageID, "reason", it.reason)
 		}
 	}
-	return append(ps, p)
+	*delta = delta.Add(d)
+	return err
 }
 
 func errString(err error) string {
@@ -351,16 +301,4 @@ func (o *commitOverlap) wait() error {
 	err := <-o.done
 	o.done = nil
 	return err
-}
-
-// refs reduces records to what the ledger keeps of them.
-func refs(rs []sink.Record) []sink.Record {
-	if len(rs) == 0 {
-		return nil
-	}
-	out := make([]sink.Record, len(rs))
-	for i, r := range rs {
-		out[i] = r.Ref()
-	}
-	return out
 }

@@ -157,15 +157,7 @@ func (f *folderWorker) settleExpunges(ctx context.Context, validity uint32) erro
 			}
 		}
 		for _, g := range lastCopies {
-			e, _, err := tx.Ledger(g.key)
-			if err != nil {
-				return err
-			}
-			if e.Events == nil {
-				e.Events = map[string]string{}
-			}
-			e.Events["deleted"] = time.Now().UTC().Format(time.RFC3339)
-			if err := tx.PutLedger(g.key, e); err != nil {
+			if err := tx.RecordEvent(g.key, "deleted", time.Now().UTC().Format(time.RFC3339), time.Now()); err != nil {
 				return err
 			}
 		}

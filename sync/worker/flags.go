@@ -93,22 +93,19 @@ func (f *folderWorker) watchFlags(ctx context.Context, conn *imapconn.Conn, vali
 		err := f.sup.store.Update(func(tx *store.Tx) error {
 			var delta store.Counters
 			for _, r := range refs {
-				e, _, err := tx.Ledger(r.key)
+				if r.name != "retract" {
+					if err := tx.RecordEvent(r.key, r.name, r.value, time.Now()); err != nil {
+						return err
+					}
+					continue
+				}
+				changed, err := tx.Retract(r.key, "user marked the message private", r.value, time.Now())
 				if err != nil {
 					return err
 				}
-				if e.Events == nil {
-					e.Events = map[string]string{}
-				}
-				e.Events[r.name] = r.value
-				if r.name == "retract" {
-					e.Status, e.Reason = store.StatusRetracted, "user marked the message private"
+				if changed {
 					delta.Retracted++
 					retracted = append(retracted, r.uid)
-				}
-				e.UpdatedAt = time.Now()
-				if err := tx.PutLedger(r.key, e); err != nil {
-					return err
 				}
 			}
 			return tx.AddCounters(f.acct.cfg.ID, f.name, delta)

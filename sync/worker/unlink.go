@@ -21,20 +21,15 @@ var ErrUnknownMessage = errors.New("unknown message key")
 func (s *Supervisor) Unlink(key string) error {
 	var copies []sink.Provenance
 	err := s.store.Update(func(tx *store.Tx) error {
-		e, ok, err := tx.Ledger(key)
-		if err != nil {
+		if _, err := tx.Unlink(key, time.Now()); err != nil {
+			if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrRefused) {
+				return fmt.Errorf("%w: %s", ErrUnknownMessage, key)
+			}
 			return err
 		}
-		if !ok {
-			return fmt.Errorf("%w: %s", ErrUnknownMessage, key)
-		}
-		if e.Events == nil {
-			e.Events = map[string]string{}
-		}
-		e.Events["unlinked"] = time.Now().UTC().Format(time.RFC3339)
-		e.Status, e.Reason, e.UpdatedAt = store.StatusRetracted, "unlinked in the CRM", time.Now()
+		e, _, err := tx.Ledger(key)
 		copies = e.Provenance
-		return tx.PutLedger(key, e)
+		return err
 	})
 	if err != nil {
 		return err
