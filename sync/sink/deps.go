@@ -1,7 +1,6 @@
 package sink
 
 import (
-	"maps"
 	"net"
 	"net/http"
 	stdsync "sync"
@@ -70,11 +69,4 @@ func (k *MemoryKV) Delete(key string) error {
 	defer k.mu.Unlock()
 	delete(k.m, key)
 	return nil
-}
-
-// Snapshot returns a copy of everything stored, for tests.
-func (k *MemoryKV) Snapshot() map[string][]byte {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return maps.Clone(k.m)
 }

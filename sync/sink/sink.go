@@ -200,16 +200,6 @@ func DeliverOne(ctx context.Context, s Sink, m *Message) (Receipt, error) {
 	return r[0].Receipt, r[0].Err
 }
 
-// Fail fills a result for each of ms with err: for an adapter that cannot
-// try any of them (ctx cancelled, the CRM down before the first call).
-func Fail(ms []*Message, err error) []Result {
-	res := make([]Result, len(ms))
-	for i := range res {
-		res[i].Err = err
-	}
-	return res
-}
-
 // ErrPermanent marks failures that retrying cannot fix.
 var ErrPermanent = errors.New("permanent failure")
 
