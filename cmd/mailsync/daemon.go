@@ -19,6 +19,7 @@ import (
 	"github.com/mailsync/mailsync/sync/outbound"
 	"github.com/mailsync/mailsync/sync/sink"
 	_ "github.com/mailsync/mailsync/sync/sink/jsonl"   // registers "jsonl"
+	_ "github.com/mailsync/mailsync/sync/sink/odoo"    // registers "odoo"
 	_ "github.com/mailsync/mailsync/sync/sink/webhook" // registers "webhook"
 	"github.com/mailsync/mailsync/sync/worker"
 )
