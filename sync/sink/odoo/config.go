@@ -37,7 +37,7 @@ type Config struct {
 	// AttachmentsMaxBytes caps the attachments of one message that are
 	// uploaded; larger ones are listed in the body by name and size only.
 	AttachmentsMaxBytes int64 `mapstructure:"attachments_max_bytes"`
-	// Concurrency is how many messages of a batch are posted at once.
+	// Concurrency is how many calls mailsync makes to Odoo at once.
 	Concurrency int `mapstructure:"concurrency"`
 }
 

@@ -34,8 +34,27 @@ type loggedRow struct {
 // so a Message-ID is never posted twice on one record.
 func (s *Sink) Deliver(ctx context.Context, ms []*Message) []sink.Result {
 	res := make([]sink.Result, len(ms))
+	if s.closed.Load() {
+		for i := range res {
+			res[i].Err = errClosed
+		}
+		return res
+	}
+	// A key is delivered once per batch (repeats get its result), and no
+	// two batches search-then-post the same key at once.
+	first := map[string]int{}
+	var keys []string
 	var posts []int
 	for i, m := range ms {
+		if m.Key == "" {
+			res[i].Err = sink.Permanent(errors.New("message has no key"))
+			continue
+		}
+		if _, dup := first[m.Key]; dup {
+			continue
+		}
+		first[m.Key] = i
+		keys = append(keys, m.Key)
 		switch m.Event {
 		case sink.EventMessage:
 			posts = append(posts, i)
@@ -45,7 +64,16 @@ func (s *Sink) Deliver(ctx context.Context, ms []*Message) []sink.Result {
 			// Flags, expunges and other copies change nothing Odoo shows.
 		}
 	}
+	defer s.copyRepeats(ms, res, first)
+	unlock := s.keys.lock(keys)
+	defer unlock()
 	if len(posts) == 0 {
+		return res
+	}
+	if err := ctx.Err(); err != nil {
+		for _, i := range posts {
+			res[i].Err = err
+		}
 		return res
 	}
 	mids := make([]string, 0, len(posts))
@@ -83,6 +111,17 @@ func (s *Sink) Deliver(ctx context.Context, ms []*Message) []sink.Result {
 		s.log.Warn("cannot record logged messages for unlink detection", "err", err)
 	}
 	return res
+}
+
+var errClosed = errors.New("odoo sink is closed")
+
+// copyRepeats gives repeated keys of a batch the result of their first.
+func (s *Sink) copyRepeats(ms []*Message, res []sink.Result, first map[string]int) {
+	for i, m := range ms {
+		if j, ok := first[m.Key]; ok && j != i {
+			res[i] = res[j]
+		}
+	}
 }
 
 // Message is sink.Message, named here for brevity.

@@ -26,6 +26,10 @@ type rpc struct {
 	http     *http.Client
 	timeout  time.Duration
 	nextID   atomic.Int64
+	// slots bounds the calls in flight across all deliveries: Odoo serves
+	// a few requests at a time and answers PoolError beyond its database
+	// connection pool.
+	slots chan struct{}
 
 	mu  stdsync.Mutex
 	uid int // 0 until authenticated
@@ -87,6 +91,12 @@ type rpcResponse struct {
 
 // call runs service.method(args) and decodes the result into out.
 func (c *rpc) call(ctx context.Context, service, method string, args []any, out any) error {
+	select {
+	case c.slots <- struct{}{}:
+		defer func() { <-c.slots }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	body, err := json.Marshal(rpcRequest{JSONRPC: "2.0", Method: "call", ID: c.nextID.Add(1),

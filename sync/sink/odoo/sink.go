@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	stdsync "sync"
+	"sync/atomic"
 
 	"github.com/mailsync/mailsync/sync/sink"
 )
@@ -34,8 +35,10 @@ type Sink struct {
 	log *slog.Logger
 	kv  sink.KV
 
-	// indexMu guards the unlink index in kv (index.go).
+	// indexMu guards the unlink index in kv (unlink.go).
 	indexMu stdsync.Mutex
+	keys    keyLocks
+	closed  atomic.Bool
 }
 
 var _ sink.Sink = (*Sink)(nil)
@@ -63,7 +66,8 @@ func Open(_ context.Context, cfg Config, deps sink.Deps) (*Sink, error) {
 	}
 	return &Sink{
 		cfg: cfg,
-		rpc: &rpc{endpoint: cfg.URL + "/jsonrpc", db: cfg.Database, login: cfg.Username, key: key, http: hc, timeout: cfg.Timeout},
+		rpc: &rpc{endpoint: cfg.URL + "/jsonrpc", db: cfg.Database, login: cfg.Username, key: key, http: hc, timeout: cfg.Timeout,
+			slots: make(chan struct{}, cfg.Concurrency)},
 		log: log.With("sink", "odoo"),
 		kv:  kv,
 	}, nil
@@ -71,6 +75,7 @@ func Open(_ context.Context, cfg Config, deps sink.Deps) (*Sink, error) {
 
 // Close implements sink.Sink.
 func (s *Sink) Close() error {
+	s.closed.Store(true)
 	if t, ok := s.rpc.http.Transport.(*http.Transport); ok {
 		t.CloseIdleConnections()
 	}
@@ -99,4 +104,47 @@ func (s *Sink) Check(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// keyLocks serialises deliveries of the same message key: Odoo cannot
+// de-duplicate, so the search before posting must not race another post
+// of the same key.
+type keyLocks struct {
+	mu   stdsync.Mutex
+	held map[string]chan struct{}
+}
+
+// lock takes every key, waiting for those another delivery holds; keys are
+// taken all at once or not at all, so two batches never deadlock.
+func (l *keyLocks) lock(keys []string) (unlock func()) {
+	for {
+		l.mu.Lock()
+		if l.held == nil {
+			l.held = map[string]chan struct{}{}
+		}
+		var wait chan struct{}
+		for _, k := range keys {
+			if c, ok := l.held[k]; ok {
+				wait = c
+				break
+			}
+		}
+		if wait == nil {
+			done := make(chan struct{})
+			for _, k := range keys {
+				l.held[k] = done
+			}
+			l.mu.Unlock()
+			return func() {
+				l.mu.Lock()
+				for _, k := range keys {
+					delete(l.held, k)
+				}
+				l.mu.Unlock()
+				close(done)
+			}
+		}
+		l.mu.Unlock()
+		<-wait
+	}
 }
