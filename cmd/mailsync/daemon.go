@@ -123,6 +123,15 @@ func (d *daemon) close() error {
 // gracefully; hard cuts the grace period short.
 func (d *daemon) runUntil(ctx context.Context, hard <-chan struct{}, ready func()) {
 	d.sup.Start(ctx)
+	// Sends a crash interrupted are finished now, not when their client
+	// happens to retry.
+	var recovering stdsync.WaitGroup
+	recovering.Add(1)
+	go func() {
+		defer recovering.Done()
+		d.sender.RecoverLoop(ctx, d.cfg.Sync.RetryMin, d.cfg.Sync.RetryMax)
+	}()
+	defer recovering.Wait()
 	// CRMs that queue mail to be sent from the mailbox: poll their outbox.
 	if ob, ok := d.sink.(outbound.Outbox); ok {
 		p := outbound.NewPoller(d.sender, ob, d.cfg.Sync.PollInterval, d.log)
