@@ -151,10 +151,20 @@ type operationsDeps struct {
 
 // startOperations starts the operator surface of d; see operations.
 func (d *daemon) startOperations(ctx context.Context) (*operations, error) {
-	return startOperations(ctx, operationsDeps{
+	o, err := startOperations(ctx, operationsDeps{
 		cfg: d.cfg, registry: d.registry, store: d.store,
 		accounts: d.sup.Status, control: d.control(), send: d.sendAPI(),
 	}, d.log)
+	if err != nil {
+		return nil, err
+	}
+	stop, err := d.startSMTPFront()
+	if err != nil {
+		o.stop()
+		return nil, err
+	}
+	o.stops = append(o.stops, stop)
+	return o, nil
 }
 
 // sendAPI is the send API over the daemon's sender, or nil when it is off:

@@ -39,26 +39,49 @@ type sendRig struct {
 	exited  chan error
 	logPath string
 	runs    int
+	// front is the SMTP front's address; empty unless asked for.
+	front string
 }
 
 const rigToken = "t0ken-for-the-send-api"
 
-func newSendRig(t *testing.T, extra string) *sendRig {
+// frontSecret is alice's credential on the SMTP front.
+const frontSecret = "front-s3cret"
+
+// newSendRig builds the rig; with front, the daemon also serves the SMTP
+// front (STARTTLS with the Dovecot instance's certificate for 127.0.0.1,
+// at most 3 recipients, 64 KiB, 5 messages a minute).
+func newSendRig(t *testing.T, front bool) *sendRig {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the binary and runs Dovecot and Postfix; skipped in -short mode")
 	}
 	r := &sendRig{t: t, bin: buildBinary(t), dir: t.TempDir(), token: rigToken}
-	r.dc = dovecottest.Start(t, dovecottest.WithLMTP(),
+	r.dc = dovecottest.Start(t, dovecottest.WithLMTP(), dovecottest.WithTLS(),
 		dovecottest.WithUsers(map[string]string{dovecottest.DefaultUser: dovecottest.DefaultPassword, "bob": "bob-pass"}))
 	r.mta = mtatest.Start(t, mtatest.Options{LMTP: r.dc.LMTPAddr()})
-	for name, v := range map[string]string{"imap.password": dovecottest.DefaultPassword, "token": rigToken + "\n"} {
+	for name, v := range map[string]string{"imap.password": dovecottest.DefaultPassword, "token": rigToken + "\n",
+		"front.credentials": "# account-id:secret\nalice:" + frontSecret + "\n"} {
 		if err := os.WriteFile(filepath.Join(r.dir, name), []byte(v), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
 	adminAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	r.admin = "http://" + adminAddr
+	extra := ""
+	if front {
+		r.front = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		extra = fmt.Sprintf(`smtp_front:
+  listen: %q
+  tls: starttls
+  cert_file: %s
+  key_file: %s
+  credentials_file: front.credentials
+  max_recipients: 3
+  max_message_bytes: 65536
+  rate_per_account: 5
+`, r.front, filepath.Join(r.dc.Dir(), "server.pem"), filepath.Join(r.dc.Dir(), "server.key"))
+	}
 	cfg := fmt.Sprintf(`state: state.db
 sink: {type: jsonl, jsonl: {path: messages.jsonl}}
 log: {level: info}
@@ -301,7 +324,7 @@ const sendBody = `{"to":["Bob <bob@acme.example>"],"subject":"Quote","text":"Hel
 // through Postfix, alice's Sent has one \Seen copy, the sink gets no second
 // activity when the Sent folder is synced, and a retried POST sends nothing.
 func TestSendAPIThroughPostfix(t *testing.T) {
-	r := newSendRig(t, "")
+	r := newSendRig(t, false)
 	r.start()
 
 	if code, m := r.postAuth(fmt.Sprintf(sendBody, "k1"), ""); code != 401 {
@@ -343,7 +366,7 @@ func TestSendAPIThroughPostfix(t *testing.T) {
 // (502, nothing sent, the key free to retry), and the retry once Postfix is
 // back sends the mail exactly once.
 func TestSendAPIMTADown(t *testing.T) {
-	r := newSendRig(t, "")
+	r := newSendRig(t, false)
 	r.start()
 	r.mta.Stop(t)
 	code, m := r.post(fmt.Sprintf(sendBody, "down-1"))
@@ -369,7 +392,7 @@ func TestSendAPIMTADown(t *testing.T) {
 // the daemon finishes the send by itself: one Sent copy, one delivery, and
 // the client's retry is answered without sending.
 func TestSendAPIKill9BetweenSubmitAndAppend(t *testing.T) {
-	r := newSendRig(t, "")
+	r := newSendRig(t, false)
 	r.start()
 	pid := r.dc.Pid()
 	frozen := false

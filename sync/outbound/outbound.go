@@ -130,6 +130,12 @@ func (s *Sender) cmdTimeout() time.Duration {
 // ledger record failed (retry with the same key to finish). Other errors
 // are state-file or IMAP failures.
 func (s *Sender) Send(ctx context.Context, account string, req Request) (*Result, error) {
+	return s.send(ctx, account, req, req.fingerprint)
+}
+
+// send is Send with the request's fingerprint given by fp, called only
+// for a new request (after Validate).
+func (s *Sender) send(ctx context.Context, account string, req Request, fp func() string) (*Result, error) {
 	if !s.enter() {
 		return nil, ErrClosed
 	}
@@ -157,9 +163,8 @@ func (s *Sender) Send(ctx context.Context, account string, req Request) (*Result
 	if err != nil {
 		return nil, err
 	}
-	fp := req.fingerprint()
 	if st != nil {
-		if st.Fingerprint != fp {
+		if st.Fingerprint != fp() {
 			return nil, ErrKeyReused
 		}
 		return s.resume(ctx, acct, idem, st, copy, log)
@@ -172,7 +177,7 @@ func (s *Sender) Send(ctx context.Context, account string, req Request) (*Result
 	}
 	id := identify(out.copy)
 	st = &sendState{
-		State: stateSubmitting, Fingerprint: fp, MessageID: id.messageID, Key: id.key, ContentHash: id.contentHash,
+		State: stateSubmitting, Fingerprint: fp(), MessageID: id.messageID, Key: id.key, ContentHash: id.contentHash,
 		Date: out.date, Records: req.Records, Created: now.UTC(), Updated: now.UTC(),
 	}
 	log = log.With("message_id", st.MessageID)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	stdsync "sync"
 	"time"
 
 	"github.com/mailsync/mailsync/store"
@@ -99,4 +100,69 @@ func (s *Sender) RecoverLoop(ctx context.Context, lo, hi time.Duration) {
 		}
 		wait = min(wait*2, hi)
 	}
+}
+
+// Recoverer owns the goroutine that runs RecoverLoop: once at Start, and
+// again whenever Kick says a send was left unfinished (its Sent copy
+// failed), so it is finished without waiting for the client.
+type Recoverer struct {
+	s      *Sender
+	lo, hi time.Duration
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      stdsync.Mutex
+	running bool
+	again   bool
+	stopped bool
+	wg      stdsync.WaitGroup
+}
+
+// NewRecoverer returns a recoverer retrying with backoff between lo and hi.
+func NewRecoverer(s *Sender, lo, hi time.Duration) *Recoverer {
+	r := &Recoverer{s: s, lo: lo, hi: hi}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	return r
+}
+
+// Start runs a recovery pass now (Kick under another name, for reading).
+func (r *Recoverer) Start() { r.Kick() }
+
+// Kick runs a recovery pass soon: now if none runs, else right after the
+// one running. It never blocks.
+func (r *Recoverer) Kick() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return
+	}
+	if r.running {
+		r.again = true
+		return
+	}
+	r.running = true
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		for {
+			r.s.RecoverLoop(r.ctx, r.lo, r.hi)
+			r.mu.Lock()
+			if !r.again || r.stopped {
+				r.running = false
+				r.mu.Unlock()
+				return
+			}
+			r.again = false
+			r.mu.Unlock()
+		}
+	}()
+}
+
+// Stop ends the pass in progress and waits for it; later Kicks do nothing.
+func (r *Recoverer) Stop() {
+	r.mu.Lock()
+	r.stopped = true
+	r.mu.Unlock()
+	r.cancel()
+	r.wg.Wait()
 }
