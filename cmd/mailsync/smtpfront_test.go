@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -195,5 +197,34 @@ func TestSMTPFrontThroughPostfix(t *testing.T) {
 	b, _ := os.ReadFile(r.logPath)
 	if strings.Contains(string(b), frontSecret) {
 		t.Errorf("the daemon log holds the front credential")
+	}
+}
+
+// TestCheckSMTPFront: `mailsync check` loads the front's certificate and
+// credentials and names accounts the file lists that cannot send.
+func TestCheckSMTPFront(t *testing.T) {
+	cfg := writeCheckConfig(t, checkAcct{port: freePort(t), tls: "none", password: "x", folders: "[inbox]"}, "")
+	dir := filepath.Dir(cfg)
+	if err := os.WriteFile(filepath.Join(dir, "creds"), []byte("alice:s3cr-one\nghost:s3cr-two\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "smtp_front: {listen: 127.0.0.1:2587, cert_file: missing.pem, key_file: missing.key, credentials_file: creds}\n")
+	f.Close()
+	out, _, code := runCLI(t, context.Background(), "check", "-c", cfg)
+	for _, want := range []string{
+		"FAIL  smtp_front: smtp_front.cert_file, key_file: open " + filepath.Join(dir, "missing.pem"),
+		"FAIL  smtp_front: smtp_front.credentials_file names account alice, which has no smtp.host",
+		"FAIL  smtp_front: smtp_front.credentials_file names account ghost, which is not configured",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
+	}
+	if code != 1 || strings.Contains(out, "s3cr-") {
+		t.Errorf("exit %d, or a secret shown:\n%s", code, out)
 	}
 }
