@@ -107,16 +107,26 @@ func (ss *session) Data(r io.Reader) error {
 	if err != nil {
 		reply := reply(err)
 		log.Warn("smtp front: message not accepted", "code", reply.Code, "err", err)
-		if reply.Code == 250 {
-			if ss.s.deps.Unfinished != nil {
-				ss.s.deps.Unfinished()
-			}
-			return nil
+		if reply.Code == 250 && ss.s.deps.Unfinished != nil {
+			ss.s.deps.Unfinished()
 		}
 		return reply
 	}
 	log.Info("smtp front: message accepted", "recipients", len(ss.rcpts), "replay", res.IdempotentReplay, "key", res.Key)
-	return nil
+	// go-smtp sends an *SMTPError as the reply whatever its code; a 250
+	// saying what happened beats its generic "queued", since the mail is
+	// already submitted upstream, not queued here.
+	if res.IdempotentReplay {
+		return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: oneLine("Already sent as <" + res.MessageID + ">; not sent again")}
+	}
+	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: oneLine("Sent as <" + res.MessageID + ">, copy in " + orNone(res.SentFolder))}
+}
+
+func orNone(folder string) string {
+	if folder == "" {
+		return "the server's Sent folder"
+	}
+	return folder
 }
 
 func (ss *session) Reset() { ss.rcpts = nil }
