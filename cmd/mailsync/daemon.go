@@ -101,6 +101,7 @@ func openDaemon(cfg *config.Config, log *slog.Logger, opts daemonOptions) (_ *da
 		return nil, err
 	}
 	d.recoverer = outbound.NewRecoverer(d.sender, cfg.Sync.RetryMin, cfg.Sync.RetryMax)
+	d.sender.OnUnfinished(d.recoverer.Kick)
 	d.closers = append(d.closers, func() error {
 		d.recoverer.Stop() // idempotent; runUntil stops it first
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.Sync.ShutdownGrace)

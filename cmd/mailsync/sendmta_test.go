@@ -463,3 +463,27 @@ func TestSendAPIKill9BetweenSubmitAndAppend(t *testing.T) {
 	r.stop(syscall.SIGTERM)
 	r.assertLedger(res["key"].(string))
 }
+
+// TestSendAPISentCopyFinishedByTheDaemon: Dovecot is down when the mail has
+// gone out, so the Sent copy fails (502, "sent": true). Once Dovecot is
+// back the daemon files the copy itself, without the client retrying: one
+// Sent copy, one delivery, and a later retry is a replay.
+func TestSendAPISentCopyFinishedByTheDaemon(t *testing.T) {
+	r := newSendRig(t, false)
+	r.start()
+	r.dc.Stop(t)
+	code, m := r.post(fmt.Sprintf(sendBody, "copy-1"))
+	msgID, _ := m["message_id"].(string)
+	if code != 502 || m["sent"] != true || msgID == "" {
+		t.Fatalf("POST with Dovecot down = %d %v, want 502 with sent: true", code, m)
+	}
+	r.dc.Restart(t)
+	r.assertOnce(msgID)
+	code, res := r.post(fmt.Sprintf(sendBody, "copy-1"))
+	if code != 200 || res["idempotent_replay"] != true || res["message_id"] != msgID {
+		t.Fatalf("retry after the daemon finished = %d %v, want a replay", code, res)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	r.stop(syscall.SIGTERM)
+	r.assertLedger(res["key"].(string))
+}

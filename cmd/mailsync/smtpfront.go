@@ -21,7 +21,7 @@ func (d *daemon) startSMTPFront() (stop func(), err error) {
 		d.log.Warn("smtp front: " + p)
 	}
 	linker, _ := d.sink.(outbound.SentLinker)
-	srv, err := smtpfront.Listen(f, smtpfront.Deps{Sender: d.sender, Linker: linker, Unfinished: d.recoverer.Kick, Logger: d.log})
+	srv, err := smtpfront.Listen(f, smtpfront.Deps{Sender: d.sender, Linker: linker, Logger: d.log})
 	if err != nil {
 		return nil, err
 	}

@@ -69,11 +69,12 @@ type Deps struct {
 // Sender sends mail for the configured accounts. It is safe for
 // concurrent use; sends with the same idempotency key are serialised.
 type Sender struct {
-	cfg      atomic.Pointer[config.Config]
-	store    *store.Store
-	dial     DialFunc
-	authHook func(acct *config.Account) (sasl.Client, error)
-	log      *slog.Logger
+	cfg        atomic.Pointer[config.Config]
+	unfinished atomic.Pointer[func()]
+	store      *store.Store
+	dial       DialFunc
+	authHook   func(acct *config.Account) (sasl.Client, error)
+	log        *slog.Logger
 
 	mu        stdsync.Mutex
 	inFlight  map[string]bool   // state keys being handled
@@ -133,9 +134,23 @@ func (s *Sender) Send(ctx context.Context, account string, req Request) (*Result
 	return s.send(ctx, account, req, req.fingerprint)
 }
 
+// OnUnfinished sets f to be called (without blocking) whenever a send
+// returns a *SentCopyError: the mail went out but its Sent copy or ledger
+// record did not, so the daemon can finish it (Recoverer.Kick) without
+// waiting for the client to retry.
+func (s *Sender) OnUnfinished(f func()) { s.unfinished.Store(&f) }
+
+func (s *Sender) notifyUnfinished(err error) {
+	var ce *SentCopyError
+	if f := s.unfinished.Load(); f != nil && errors.As(err, &ce) {
+		(*f)()
+	}
+}
+
 // send is Send with the request's fingerprint given by fp, called only
 // for a new request (after Validate).
-func (s *Sender) send(ctx context.Context, account string, req Request, fp func() string) (*Result, error) {
+func (s *Sender) send(ctx context.Context, account string, req Request, fp func() string) (res *Result, err error) {
+	defer func() { s.notifyUnfinished(err) }()
 	if !s.enter() {
 		return nil, ErrClosed
 	}

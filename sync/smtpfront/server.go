@@ -37,10 +37,7 @@ type Deps struct {
 	// Linker, if set, names the CRM records of each message (the sink's
 	// outbound.SentLinker capability).
 	Linker outbound.SentLinker
-	// Unfinished, if set, is called when a message went out but its Sent
-	// copy failed, so the daemon finishes it (outbound.Recoverer.Kick).
-	Unfinished func()
-	Logger     *slog.Logger
+	Logger *slog.Logger
 }
 
 // Timeouts. sendTimeout bounds handing one message on (the upstream SMTP

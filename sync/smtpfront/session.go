@@ -106,10 +106,7 @@ func (ss *session) Data(r io.Reader) error {
 	res, err := ss.s.deps.Sender.SendRaw(ctx, ss.account, mail)
 	if err != nil {
 		reply := reply(err)
-		log.Warn("smtp front: message not accepted", "code", reply.Code, "err", err)
-		if reply.Code == 250 && ss.s.deps.Unfinished != nil {
-			ss.s.deps.Unfinished()
-		}
+		log.Warn("smtp front: send failed", "reply_code", reply.Code, "err", err)
 		return reply
 	}
 	log.Info("smtp front: message accepted", "recipients", len(ss.rcpts), "replay", res.IdempotentReplay, "key", res.Key)
@@ -135,7 +132,8 @@ func (ss *session) Logout() error { return nil }
 
 // reply maps a send error to the SMTP answer: 5xx when trying again cannot
 // help, 4xx when it may, and 250 when the mail went out although its Sent
-// copy failed (the daemon finishes that part; a 4xx would make the CRM
+// copy failed (the daemon finishes that part, see Sender.OnUnfinished; a
+// 4xx would make the CRM
 // resubmit, and a failure report would be wrong). Texts never hold a secret:
 // outbound errors carry none.
 func reply(err error) *smtp.SMTPError {
