@@ -47,6 +47,7 @@ const (
 	ioTimeout   = 5 * time.Minute
 	sendTimeout = 15 * time.Minute
 	linkTimeout = 10 * time.Second
+	replyGrace  = 200 * time.Millisecond
 )
 
 // Server is a listening SMTP front. It owns one accept goroutine between
@@ -65,6 +66,11 @@ type Server struct {
 	// running then are cut (and resolved by their resubmission).
 	ctx    context.Context
 	cancel context.CancelFunc
+	// busy counts messages being handed on (session.Data); busyMu orders
+	// its Adds before Stop's Wait, and stopping refuses new ones.
+	busyMu   stdsync.Mutex
+	stopping bool
+	busy     stdsync.WaitGroup
 }
 
 // Listen binds cfg.Listen (so a taken port fails the start), loads the
@@ -113,7 +119,8 @@ func Listen(cfg config.SMTPFront, deps Deps) (*Server, error) {
 	s.ln = ln
 	go func() {
 		defer close(s.done)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
+		// Stop closes ln first, which ends Serve with net.ErrClosed.
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, smtp.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			log.Error("smtp front stopped", "err", err)
 		}
 	}()
@@ -124,19 +131,46 @@ func Listen(cfg config.SMTPFront, deps Deps) (*Server, error) {
 // Addr is where the front listens.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
-// Stop stops accepting, lets sessions in progress finish within grace,
-// then closes them; it returns when the server is down. Safe to call twice.
+// Stop stops accepting, lets messages being handed on finish within
+// grace, then closes every connection (an idle CRM connection does not
+// hold up the shutdown) and returns when the server is down. Safe to call
+// twice.
 func (s *Server) Stop(grace time.Duration) {
 	s.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), grace)
-		defer cancel()
-		if err := s.srv.Shutdown(ctx); err != nil {
-			s.cancel()
-			_ = s.srv.Close()
+		_ = s.ln.Close()
+		s.busyMu.Lock()
+		s.stopping = true
+		s.busyMu.Unlock()
+		drained := make(chan struct{})
+		go func() { s.busy.Wait(); close(drained) }()
+		select {
+		case <-drained:
+		case <-time.After(grace):
+			s.log.Warn("smtp front: messages still being sent at shutdown; their resubmission resolves them")
 		}
-		s.cancel()
+		// go-smtp writes the reply after Data returns: give it a moment
+		// before the connections close.
+		time.Sleep(replyGrace)
+		s.cancel() // sends still running return soon: their context ends
+		_ = s.srv.Close()
 		<-s.done
+		select {
+		case <-drained:
+		case <-time.After(ioTimeout):
+			s.log.Error("smtp front: a send ignored its cancelled context")
+		}
 	})
+}
+
+// enter registers a message being handed on; false once Stop began.
+func (s *Server) enter() bool {
+	s.busyMu.Lock()
+	defer s.busyMu.Unlock()
+	if s.stopping {
+		return false
+	}
+	s.busy.Add(1)
+	return true
 }
 
 // NewSession implements smtp.Backend.

@@ -81,6 +81,11 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (ss *session) Data(r io.Reader) error {
+	if !ss.s.enter() {
+		_, _ = io.Copy(io.Discard, r) // go-smtp wants the data consumed
+		return reply(outbound.ErrClosed)
+	}
+	defer ss.s.busy.Done()
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return err // go-smtp's 552 for a message over SIZE, or the connection's error
