@@ -456,7 +456,7 @@ func TestSendAPIKill9BetweenSubmitAndAppend(t *testing.T) {
 	}
 	r.assertOnce(ids[0])
 	b, _ := os.ReadFile(r.logPath)
-	if !bytes.Contains(b, []byte("interrupted send finished after a restart")) {
+	if !bytes.Contains(b, []byte("unfinished send finished")) {
 		t.Errorf("the daemon did not say it finished the interrupted send\n%s", tail(string(b), 30))
 	}
 	time.Sleep(1500 * time.Millisecond)

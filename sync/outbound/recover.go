@@ -14,10 +14,10 @@ import (
 // maxRecoverPerRun bounds one Recover pass; what is left waits for the next.
 const maxRecoverPerRun = 1000
 
-// Recover finishes sends a crash interrupted, without waiting for their
-// client to retry: a send the SMTP server accepted gets its Sent copy
-// (after a look for one an interrupted APPEND left) and its ledger entry; a
-// send interrupted during submission is finished only if its copy is found
+// Recover finishes sends a crash or a failed Sent copy left unfinished,
+// without waiting for their client to retry: a send the SMTP server
+// accepted gets its Sent copy (after a look for one an interrupted APPEND
+// left) and its ledger entry; a send interrupted during submission is finished only if its copy is found
 // in Sent, and otherwise stays "outcome unknown" for its client to see.
 // Nothing is ever submitted again. Unfinished sends are found by their
 // stored copy, which only unfinished sends have.
@@ -65,16 +65,16 @@ func (s *Sender) Recover(ctx context.Context) (retry int, err error) {
 		var oe *OutcomeUnknownError
 		switch {
 		case err == nil:
-			log.Info("interrupted send finished after a restart")
+			log.Info("unfinished send finished: Sent copy filed and recorded")
 		case errors.As(err, &oe) && oe.Folder != "":
 			// Checked: not in Sent. Only a person can tell; its client
 			// gets the same answer.
-			log.Warn("interrupted send: outcome unknown, not retried", "err", err)
+			log.Warn("unfinished send: outcome unknown, not retried", "err", err)
 		case ctx.Err() != nil:
 			return retry, nil
 		default:
 			retry++
-			log.Warn("interrupted send not finished yet; trying again later", "err", err)
+			log.Warn("unfinished send not finished yet; trying again later", "err", err)
 		}
 	}
 	return retry, nil
