@@ -28,6 +28,8 @@ type Config struct {
 	// Tokens says how OAuth2 tokens are protected at rest in the state file.
 	Tokens   Tokens    `mapstructure:"tokens"`
 	Accounts []Account `mapstructure:"accounts"`
+	// SMTPFront is the optional SMTP submission listener for CRMs.
+	SMTPFront SMTPFront `mapstructure:"smtp_front"`
 }
 
 // Log configures log/slog output.
@@ -247,6 +249,7 @@ func (c *Config) resolvePaths(dir string) {
 		c.Accounts[i].SMTP.resolvePaths(dir)
 	}
 	abs(&c.Matcher.DirectoryFile)
+	c.SMTPFront.resolvePaths(dir)
 	c.resolveOAuthPaths(dir)
 	if sec, ok := c.Sink.Settings["jsonl"].(map[string]any); ok {
 		if p, ok := sec["path"].(string); ok && p != "" && !filepath.IsAbs(p) {

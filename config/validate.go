@@ -78,6 +78,7 @@ func (c *Config) Validate() error {
 		bad("matcher.cache_ttl", "must not be negative")
 	}
 	errs = append(errs, c.Tokens.validate("tokens", c.Accounts)...)
+	errs = append(errs, c.SMTPFront.validate("smtp_front")...)
 	if len(c.Accounts) == 0 {
 		bad("accounts", "no accounts configured")
 	}

@@ -62,6 +62,7 @@ exits non-zero if any check failed. It never prints a secret.
 				checkAccount(cmd.Context(), r, cfg, &accounts[i])
 			}
 			checkSink(cmd.Context(), r, cfg, sinkTest)
+			checkSMTPFront(r, cfg)
 			return r.result()
 		},
 	}

@@ -40,6 +40,9 @@ type daemon struct {
 	tokens  *oauth.Manager
 	// sender submits mail composed in the CRM (POST /v1/accounts/{id}/send).
 	sender *outbound.Sender
+	// recoverer finishes sends left unfinished (after a crash, or a Sent
+	// copy that failed).
+	recoverer *outbound.Recoverer
 	// reloadMu serialises reloads (SIGHUP and the control socket) and
 	// guards cfg while one runs.
 	reloadMu stdsync.Mutex
@@ -98,7 +101,10 @@ func openDaemon(cfg *config.Config, log *slog.Logger, opts daemonOptions) (_ *da
 	if err != nil {
 		return nil, err
 	}
+	d.recoverer = outbound.NewRecoverer(d.sender, cfg.Sync.RetryMin, cfg.Sync.RetryMax)
+	d.sender.OnUnfinished(d.recoverer.Kick)
 	d.closers = append(d.closers, func() error {
+		d.recoverer.Stop() // idempotent; runUntil stops it first
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.Sync.ShutdownGrace)
 		defer cancel()
 		return d.sender.Close(ctx)
@@ -124,6 +130,10 @@ func (d *daemon) close() error {
 // gracefully; hard cuts the grace period short.
 func (d *daemon) runUntil(ctx context.Context, hard <-chan struct{}, ready func()) {
 	d.sup.Start(ctx)
+	// Sends a crash interrupted are finished now, not when their client
+	// happens to retry.
+	d.recoverer.Start()
+	defer d.recoverer.Stop()
 	// CRMs that queue mail to be sent from the mailbox: poll their outbox.
 	if ob, ok := d.sink.(outbound.Outbox); ok {
 		p := outbound.NewPoller(d.sender, ob, d.cfg.Sync.PollInterval, d.log)

@@ -72,6 +72,7 @@ type configData struct {
 	MailGID       int
 	Port          int
 	TLSPort       int
+	LMTPPort      int
 	SSL           string
 	CertFile      string
 	KeyFile       string
@@ -85,7 +86,7 @@ base_dir = {{.Dir}}/run
 state_dir = {{.Dir}}/state
 instance_name = dovecottest-{{.Port}}
 log_path = {{.Dir}}/dovecot.log
-protocols = imap
+protocols = imap{{if .LMTPPort}} lmtp{{end}}
 listen = 127.0.0.1
 shutdown_clients = yes
 
@@ -185,6 +186,18 @@ service imap-login {
     ssl = yes
   }
 }
+{{- if .LMTPPort}}
+service lmtp {
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = {{.LMTPPort}}
+  }
+}
+protocol lmtp {
+  # Mail arrives for alice@any.domain; the users file knows "alice".
+  auth_username_format = %Ln
+}
+{{- end}}
 {{- range .Chroots}}
 service {{.}} {
   chroot =
@@ -195,10 +208,10 @@ service {{.}} {
 {{end}}`))
 
 // renderConfig returns dovecot.conf for the instance rooted at dir.
-func renderConfig(dir string, id identity, o *options, port, tlsPort int) ([]byte, error) {
+func renderConfig(dir string, id identity, o *options, port, tlsPort, lmtpPort int) ([]byte, error) {
 	d := configData{
 		Dir: dir, InternalUser: id.internalUser, InternalGroup: id.internalGroup, LoginUser: id.loginUser,
-		MailUID: id.mailUID, MailGID: id.mailGID, Port: port, TLSPort: tlsPort, SSL: "no", NoKeywords: o.noKeywords, Extra: o.extra}
+		MailUID: id.mailUID, MailGID: id.mailGID, Port: port, TLSPort: tlsPort, LMTPPort: lmtpPort, SSL: "no", NoKeywords: o.noKeywords, Extra: o.extra}
 	if o.tls {
 		d.SSL = "yes"
 		d.CertFile = filepath.Join(dir, "server.pem")

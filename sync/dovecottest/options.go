@@ -9,6 +9,7 @@ type options struct {
 	tls        bool
 	noStartTLS bool
 	noKeywords bool
+	lmtp       bool
 	extra      []string
 	// oauth2Introspection is set by WithOAuth2 (oauth2.go).
 	oauth2Introspection string

@@ -51,7 +51,9 @@ type Server struct {
 	mu      sync.Mutex
 	port    int
 	tlsPort int
-	proc    *process // nil while stopped
+	// lmtpPort is 0 without WithLMTP.
+	lmtpPort int
+	proc     *process // nil while stopped
 }
 
 // Start writes a fresh configuration, starts Dovecot and waits until it
@@ -149,8 +151,10 @@ func (s *Server) prepare() error {
 // milliseconds later; launch reports errAddrInUse if someone was faster.
 func (s *Server) pickPorts() error {
 	n := 1
-	if s.opts.tls {
-		n = 2
+	for _, on := range []bool{s.opts.tls, s.opts.lmtp} {
+		if on {
+			n++
+		}
 	}
 	ports := make([]int, 0, n)
 	for range n {
@@ -161,15 +165,19 @@ func (s *Server) pickPorts() error {
 		defer l.Close()
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
-	s.port, s.tlsPort = ports[0], 0
-	if n == 2 {
-		s.tlsPort = ports[1]
+	s.port, s.tlsPort, s.lmtpPort = ports[0], 0, 0
+	rest := ports[1:]
+	if s.opts.tls {
+		s.tlsPort, rest = rest[0], rest[1:]
+	}
+	if s.opts.lmtp {
+		s.lmtpPort = rest[0]
 	}
 	return nil
 }
 
 func (s *Server) writeConfig() error {
-	conf, err := renderConfig(s.dir, s.id, s.opts, s.port, s.tlsPort)
+	conf, err := renderConfig(s.dir, s.id, s.opts, s.port, s.tlsPort, s.lmtpPort)
 	if err != nil {
 		return err
 	}
