@@ -6,10 +6,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-imap/v2"
 
 	"github.com/mailsync/mailsync/sync/control"
 	"github.com/mailsync/mailsync/sync/dovecottest"
@@ -26,7 +29,9 @@ func odooMail(from, mid, subject string) []byte {
 // capture: matched and Odoo as the only directory: a known contact's mail is
 // logged on the contact and the open deal, a colleague's on the company, a
 // stranger's nowhere; once each, also after the state file is deleted and
-// the mailbox read again; live mail shows in Odoo within seconds.
+// the mailbox read again; live mail shows in Odoo within seconds; mail
+// marked private leaves Odoo, mail deleted in Odoo loses $CRMLogged in the
+// mailbox, and neither is logged again.
 func TestOdooEndToEnd(t *testing.T) {
 	o := odootest.Reset(t)
 	var acme, jane, deal int
@@ -48,7 +53,7 @@ func TestOdooEndToEnd(t *testing.T) {
 	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`state: state.db
 sink: {type: odoo, odoo: {url: %q, database: %s, username: %s, api_key_file: %s}}
 log: {level: debug}
-sync: {retry_min: 50ms, retry_max: 1s}
+sync: {retry_min: 50ms, retry_max: 1s, poll_interval: 1s}
 matcher: {own_domains: [us.example]}
 accounts:
   - id: sales
@@ -159,9 +164,59 @@ accounts:
 	}
 	stop = run("second")
 	caughtUp(4)
-	stop()
 	check("after the state file was deleted")
 	if got := fmt.Sprint(logged("jane-2@acme.example")); got != wantJane {
 		t.Errorf("after the state file was deleted: live mail logged on %s, want %s", got, wantJane)
+	}
+
+	// Private: the user marks Bob's mail private in the mailbox; the logged
+	// message leaves Odoo. Unlink: an admin deletes Jane's first mail in
+	// Odoo; the mailbox copy loses $CRMLogged.
+	uids := map[string]imap.UID{}
+	c := srv.Dial(t, dovecottest.DefaultUser)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := c.Fetch(imap.SeqSetNum(1, 2, 3, 4), &imap.FetchOptions{UID: true, Envelope: true}).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		uids[m.Envelope.MessageID] = m.UID
+	}
+	if err := c.Store(imap.UIDSetNum(uids["bob-1@acme.example"]), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{"$CRMPrivate"}}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	var janeIDs []int
+	o.Call(t, "mail.message", "search", []any{[]any{[]any{"message_id", "=", "<jane-1@acme.example>"}}}, nil, &janeIDs)
+	o.Call(t, "mail.message", "unlink", []any{janeIDs}, nil, nil)
+	loggedFlag := func(uid imap.UID) bool {
+		return slices.Contains(srv.Flags(t, dovecottest.DefaultUser, "INBOX")[uid], imap.Flag("$CRMLogged"))
+	}
+	if !loggedFlag(uids["jane-2@acme.example"]) {
+		t.Errorf("jane-2 has no $CRMLogged")
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for (len(logged("bob-1@acme.example")) > 0 || loggedFlag(uids["jane-1@acme.example"])) && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got := logged("bob-1@acme.example"); len(got) > 0 {
+		t.Errorf("private mail still in Odoo on %v", got)
+	}
+	if loggedFlag(uids["jane-1@acme.example"]) {
+		t.Errorf("mail deleted in Odoo still has $CRMLogged in the mailbox")
+	}
+	stop()
+	// Neither comes back at the next start.
+	stop = run("third")
+	caughtUp(4)
+	time.Sleep(time.Second)
+	stop()
+	if got := logged("bob-1@acme.example"); len(got) > 0 {
+		t.Errorf("private mail logged again on %v", got)
+	}
+	if got := logged("jane-1@acme.example"); len(got) > 0 {
+		t.Errorf("mail deleted in Odoo logged again on %v", got)
 	}
 }
