@@ -423,7 +423,21 @@ func (f *folderWorker) prepare(ctx context.Context, conn *imapconn.Conn, b *batc
 			}
 		}
 	}
-	return f.fetchBodies(ctx, conn, b.items)
+	if err := f.fetchBodies(ctx, conn, b.items); err != nil {
+		return err
+	}
+	// Encode ahead, here in the fetch stage, while the previous batch is
+	// still with the sink: that takes it off the delivery path.
+	if p, ok := f.sup.sink.(sink.Preparer); ok {
+		msgs := make([]*sink.Message, 0, len(b.items))
+		for _, it := range b.items {
+			if it.msg != nil && it.action == actDeliver {
+				msgs = append(msgs, it.msg)
+			}
+		}
+		p.Prepare(msgs)
+	}
+	return nil
 }
 
 func (f *folderWorker) provenance(uid, validity uint32) sink.Provenance {

@@ -60,7 +60,8 @@ type Sink struct {
 }
 
 var (
-	_ sink.Sink = (*Sink)(nil)
+	_ sink.Sink     = (*Sink)(nil)
+	_ sink.Preparer = (*Sink)(nil)
 )
 
 // Open opens or creates the file, indexes the keys it holds and repairs a
