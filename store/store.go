@@ -42,6 +42,7 @@ import (
 	"os"
 	"path/filepath"
 	stdsync "sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -81,6 +82,22 @@ type Store struct {
 
 	closeOnce stdsync.Once
 	closeErr  error
+
+	commits    atomic.Int64
+	commitTime atomic.Int64 // nanoseconds
+}
+
+// UpdateStats counts the read-write transactions that committed and the
+// time spent in them, fn and commit (with its fsyncs) together: what the
+// state file costs the pipeline. For benchmarks and metrics.
+type UpdateStats struct {
+	Commits int64
+	Time    time.Duration
+}
+
+// UpdateStats returns the totals since Open.
+func (s *Store) UpdateStats() UpdateStats {
+	return UpdateStats{Commits: s.commits.Load(), Time: time.Duration(s.commitTime.Load())}
 }
 
 // Open opens or creates the state file at path.
@@ -218,10 +235,15 @@ func (s *Store) View(fn func(tx *Tx) error) error {
 // Updates are serialised, so keep fn short: no network inside.
 func (s *Store) Update(fn func(tx *Tx) error) error {
 	var fnErr error
+	start := time.Now()
 	err := s.db.Update(func(btx *bbolt.Tx) error {
 		fnErr = fn(&Tx{tx: btx})
 		return fnErr
 	})
+	if err == nil {
+		s.commits.Add(1)
+		s.commitTime.Add(int64(time.Since(start)))
+	}
 	if err != nil && fnErr == nil {
 		return fmt.Errorf("state file %s: update: %w", s.path, err)
 	}

@@ -34,6 +34,7 @@ func (f *folderWorker) fetchHeaderSet(ctx context.Context, conn *imapconn.Conn, 
 		ModSeq:      conn.Caps().Has(imap.CapCondStore),
 		BodySection: []*imap.FetchItemBodySection{headerSection},
 	}
+	defer f.sup.metrics.stage("imap_headers", time.Now())
 	var bufs []*imapclient.FetchMessageBuffer
 	err := conn.Do(ctx, "fetch headers", func(c *imapclient.Client) error {
 		var err error
@@ -112,6 +113,7 @@ func (f *folderWorker) fetchBodyChunk(ctx context.Context, conn *imapconn.Conn, 
 		section.Partial = &imap.SectionPartial{Offset: 0, Size: limit}
 	}
 	opts := &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{section}}
+	defer f.sup.metrics.stage("imap_bodies", time.Now())
 	err := conn.DoTimeout(ctx, "fetch bodies", f.sup.bodyTimeout(items), func(c *imapclient.Client) error {
 		cmd := c.Fetch(set, opts)
 		for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
@@ -171,6 +173,7 @@ func readBody(msg *imapclient.FetchMessageData) (uint32, []byte, error) {
 // whether the ledger already has a copy in this folder (a re-scan after a
 // UIDVALIDITY change), which needs no event.
 func (f *folderWorker) alreadyLogged(items []*item) (map[string]bool, error) {
+	defer f.sup.metrics.stage("ledger_lookup", time.Now())
 	seen := make(map[string]bool)
 	acct := f.acct.cfg.ID
 	err := f.sup.store.View(func(tx *store.Tx) error {

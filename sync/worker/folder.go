@@ -321,21 +321,30 @@ func (f *folderWorker) firstUIDSince(ctx context.Context, conn *imapconn.Conn, s
 	return uint32(uids[0]), nil
 }
 
-// catchUp processes (from, top] in batches through a two-stage pipeline:
-// while one batch is being delivered and committed, the next one is
-// fetched and matched, so the IMAP round trips and the sink's fsyncs
-// overlap.
+// catchUp processes (from, top] in batches through a pipeline of three
+// stages, each on its own goroutine: fetch (IMAP headers, parse and match,
+// bodies), encode ahead (sink.Preparer), and deliver (the sink's write and
+// fsync, then the bbolt commit, which runs beside the next batch's
+// delivery). So the IMAP reads, the encoding and the disk overlap, and the
+// slowest of them sets the pace. The cursor still moves only in UID order,
+// over what the sink acknowledged: deliverBatch commits batches in order.
 func (f *folderWorker) catchUp(ctx context.Context, conn *imapconn.Conn, from, top, validity uint32) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	fetched := make(chan *batch, 1)
 	batches := make(chan *batch, 1)
 	fetchErr := make(chan error, 1)
 	var wg stdsync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		defer close(fetched)
+		fetchErr <- f.produce(ctx, conn, from, top, fetched)
+	}()
 	go func() {
 		defer wg.Done()
 		defer close(batches)
-		fetchErr <- f.produce(ctx, conn, from, top, batches)
+		f.encodeAhead(ctx, fetched, batches)
 	}()
 	var deliverErr error
 	var logged []uint32
@@ -399,9 +408,11 @@ func (f *folderWorker) prepare(ctx context.Context, conn *imapconn.Conn, b *batc
 	if len(b.items) == 0 {
 		return nil
 	}
+	start := time.Now()
 	if err := f.classify(ctx, b.items); err != nil {
 		return err
 	}
+	f.sup.metrics.stage("parse_match", start)
 	seen, err := f.alreadyLogged(b.items)
 	if err != nil {
 		return err
@@ -423,21 +434,35 @@ func (f *folderWorker) prepare(ctx context.Context, conn *imapconn.Conn, b *batc
 			}
 		}
 	}
-	if err := f.fetchBodies(ctx, conn, b.items); err != nil {
-		return err
-	}
-	// Encode ahead, here in the fetch stage, while the previous batch is
-	// still with the sink: that takes it off the delivery path.
-	if p, ok := f.sup.sink.(sink.Preparer); ok {
-		msgs := make([]*sink.Message, 0, len(b.items))
-		for _, it := range b.items {
-			if it.msg != nil && it.action == actDeliver {
-				msgs = append(msgs, it.msg)
+	return f.fetchBodies(ctx, conn, b.items)
+}
+
+// encodeAhead is the pipeline's middle stage: it lets a sink that can
+// (sink.Preparer) do its expensive work on each batch, the body encoding,
+// while the fetch stage reads the next batch from IMAP and the sink writes
+// the previous one. Without a Preparer it only forwards.
+func (f *folderWorker) encodeAhead(ctx context.Context, in <-chan *batch, out chan<- *batch) {
+	p, _ := f.sup.sink.(sink.Preparer)
+	for b := range in {
+		if p != nil {
+			start := time.Now()
+			msgs := make([]*sink.Message, 0, len(b.items))
+			for _, it := range b.items {
+				if it.msg != nil && it.action == actDeliver {
+					msgs = append(msgs, it.msg)
+				}
 			}
+			p.Prepare(msgs)
+			f.sup.metrics.stage("encode_ahead", start)
 		}
-		p.Prepare(msgs)
+		select {
+		case out <- b:
+		case <-ctx.Done():
+			for range in { // let the fetch stage finish its send
+			}
+			return
+		}
 	}
-	return nil
 }
 
 func (f *folderWorker) provenance(uid, validity uint32) sink.Provenance {

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/mailsync/mailsync/config"
 	"github.com/mailsync/mailsync/matcher"
 	"github.com/mailsync/mailsync/store"
@@ -34,6 +36,8 @@ type rig struct {
 	cancel    context.CancelFunc
 	events    chan worker.Event
 	directory matcher.Directory
+	// reg holds the supervisor's metrics of the last start.
+	reg *prometheus.Registry
 }
 
 type rigOptions struct {
@@ -113,7 +117,8 @@ func (r *rig) start() {
 		r.t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{r.t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	r.sup, err = worker.New(r.cfg, worker.Deps{Store: r.store, Sink: r.sink, Matcher: m, Logger: log,
+	r.reg = prometheus.NewRegistry()
+	r.sup, err = worker.New(r.cfg, worker.Deps{Store: r.store, Sink: r.sink, Matcher: m, Logger: log, Registerer: r.reg,
 		Observer: func(ev worker.Event) {
 			select {
 			case r.events <- ev:

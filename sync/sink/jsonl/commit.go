@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	stdsync "sync"
+	"time"
 
 	"github.com/mailsync/mailsync/sync/sink"
 )
@@ -155,6 +156,8 @@ func (s *Sink) commit(group []*request) {
 	for k, off := range s.pending {
 		s.keys[k] = off
 	}
+	s.stats.Lines += int64(len(s.pending))
+	s.stats.Bytes += n
 }
 
 func (r *request) failPending(err error) {
@@ -171,9 +174,16 @@ func (r *request) failPending(err error) {
 // have dropped pages the kernel now calls clean) it marks the sink broken:
 // every later delivery fails until the file is reopened and rescanned.
 func (s *Sink) write(b []byte) error {
+	start := time.Now()
 	_, werr := s.f.Write(b)
+	written := time.Now()
+	s.stats.Writes++
+	s.stats.WriteTime += written.Sub(start)
 	if werr == nil {
-		if err := datasync(s.f); err != nil {
+		err := datasync(s.f)
+		s.stats.Syncs++
+		s.stats.SyncTime += time.Since(written)
+		if err != nil {
 			werr = fmt.Errorf("jsonl: sync: %w", err)
 			s.broken = errors.New("jsonl: an earlier sync failed; reopen the sink")
 		} else {

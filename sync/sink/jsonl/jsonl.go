@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	stdsync "sync"
+	"time"
 
 	"github.com/mailsync/mailsync/sync/sink"
 )
@@ -57,6 +58,27 @@ type Sink struct {
 	broken  error // set when the file's state is unknown after a failed sync
 	scratch []byte
 	pending map[string]int64
+	stats   Stats
+}
+
+// Stats are the sink's totals since Open, for benchmarks and metrics: how
+// much went to the file and where the time went.
+type Stats struct {
+	Lines, Bytes int64
+	// Writes and WriteTime are the write(2) calls; Syncs and SyncTime the
+	// fdatasync(2) calls that made them durable.
+	Writes, Syncs       int64
+	WriteTime, SyncTime time.Duration
+	// EncodeTime is the encoding done on the delivery path (what Prepare
+	// did ahead of it is not counted).
+	EncodeTime time.Duration
+}
+
+// Stats returns the totals since Open.
+func (s *Sink) Stats() Stats {
+	s.ioMu.Lock()
+	defer s.ioMu.Unlock()
+	return s.stats
 }
 
 var (
@@ -149,7 +171,9 @@ func (s *Sink) Deliver(ctx context.Context, ms []*sink.Message) []sink.Result {
 		req.fail(err)
 		return req.res
 	}
+	start := time.Now()
 	req.encode() // outside the lock, so workers encode in parallel
+	encoded := time.Since(start)
 
 	s.qmu.Lock()
 	s.queue = append(s.queue, req)
@@ -159,6 +183,7 @@ func (s *Sink) Deliver(ctx context.Context, ms []*sink.Message) []sink.Result {
 	// request that arrives while a sync runs is written by the next holder,
 	// together with all others that queued behind it.
 	s.ioMu.Lock()
+	s.stats.EncodeTime += encoded
 	if !req.done {
 		s.qmu.Lock()
 		group := s.queue
