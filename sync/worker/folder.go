@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -60,37 +61,54 @@ func (f *folderWorker) signal() {
 
 // unilateralHandler wakes the IDLE loop; see the field comment on wake.
 func (f *folderWorker) unilateralHandler() *imapclient.UnilateralDataHandler {
+	return wakeHandler(f.signal)
+}
+
+// wakeHandler turns the server's unsolicited data into calls of wake. It
+// runs on go-imap's reader goroutine, so wake may only signal.
+func wakeHandler(wake func()) *imapclient.UnilateralDataHandler {
 	return &imapclient.UnilateralDataHandler{
 		Mailbox: func(d *imapclient.UnilateralDataMailbox) {
 			if d.NumMessages != nil {
-				f.signal()
+				wake()
 			}
 		},
-		Expunge: func(uint32) { f.signal() },
+		Expunge: func(uint32) { wake() },
 		Fetch: func(msg *imapclient.FetchMessageData) {
 			// Unsolicited FETCH (flag changes, or the stray reply to a
 			// past-the-end range): drain it, or every later command stalls.
 			for msg.Next() != nil {
 			}
-			f.signal()
+			wake()
 		},
 	}
 }
 
 // runIdle is the life of a folder with its own connection: dial, catch
-// up, IDLE, repeat; reconnect with backoff on any error.
-func (f *folderWorker) runIdle(ctx context.Context) {
+// up, IDLE, repeat; reconnect with backoff on any error. A non-nil first
+// is a connection already open (the one the account listed its folders
+// on, so an account logs in once at start), used before any dial.
+func (f *folderWorker) runIdle(ctx context.Context, first *imapconn.Conn) {
+	defer func() {
+		if first != nil { // stopped before it was used
+			f.acct.closeConn(ctx, first)
+		}
+	}()
 	bo := backoff{min: f.sup.conf().Sync.RetryMin, max: f.sup.conf().Sync.RetryMax}
 	for ctx.Err() == nil {
 		if !f.acct.waitAuthGate(ctx) {
 			return
 		}
 		f.setState(StateConnecting, nil)
-		conn, err := f.acct.dial(ctx, f.unilateralHandler())
+		conn, err := first, error(nil)
+		if first == nil {
+			conn, err = f.acct.dial(ctx, f.unilateralHandler())
+		}
+		first = nil
 		if err == nil {
 			f.acct.connOpened()
 			err = f.session(ctx, conn, &bo)
-			conn.Close()
+			f.acct.closeConn(ctx, conn)
 			f.acct.connClosed()
 		}
 		if ctx.Err() != nil {
@@ -124,8 +142,8 @@ func (f *folderWorker) session(ctx context.Context, conn *imapconn.Conn, bo *bac
 		f.acct.authOK()
 		if idle {
 			f.setState(StateIdle, nil)
-			if err := f.idle(ctx, conn); err != nil {
-				return err
+			if err := f.idle(ctx, conn); err != nil || ctx.Err() != nil {
+				return cmp.Or(err, ctx.Err())
 			}
 		} else {
 			f.setState(StatePolling, nil)
@@ -141,7 +159,9 @@ func (f *folderWorker) session(ctx context.Context, conn *imapconn.Conn, bo *bac
 // that died silently is noticed at the latest when the window closes.
 func (f *folderWorker) idle(ctx context.Context, conn *imapconn.Conn) error {
 	window := f.sup.conf().Sync.IdleRestart
-	return conn.DoTimeout(ctx, "idle", window+f.sup.conf().Sync.CommandTimeout, func(c *imapclient.Client) error {
+	// Bound by hardCtx, not ctx: a stop ends IDLE with DONE (the select
+	// below) rather than by dropping the connection, so LOGOUT can follow.
+	return conn.DoTimeout(f.sup.hardCtx, "idle", window+f.sup.conf().Sync.CommandTimeout, func(c *imapclient.Client) error {
 		cmd, err := c.Idle()
 		if err != nil {
 			return fmt.Errorf("idle: %w", err)
