@@ -31,6 +31,9 @@ type accountWorker struct {
 	// slots is the connection budget (max_connections): every connection
 	// the account opens, live or backfill, holds one while open.
 	slots chan struct{}
+	// dialWaiting counts this account's dials waiting for a server dial
+	// slot (status shows it).
+	dialWaiting atomic.Int32
 
 	mu          stdsync.Mutex
 	folders     []*folderWorker
@@ -268,7 +271,13 @@ func (a *accountWorker) dial(ctx context.Context, h *imapclient.UnilateralDataHa
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	release, err := a.sup.dialSlot(ctx, &a.cfg, &a.dialWaiting)
+	if err != nil {
+		<-a.slots
+		return nil, err
+	}
 	conn, err := a.sup.dial(ctx, &a.cfg, h)
+	release()
 	if err != nil {
 		<-a.slots
 		return nil, err
@@ -362,6 +371,8 @@ func (a *accountWorker) snapshot() AccountStatus {
 		s.State = StatePaused
 	case authErr != nil:
 		s.State = StateAuthFailed
+	case a.dialWaiting.Load() > 0:
+		s.State = StateDialWait
 	}
 	for _, f := range folders {
 		s.Folders = append(s.Folders, f.snapshot())

@@ -50,6 +50,8 @@ type rigOptions struct {
 	extra string
 	// directory answers the matcher's look-ups (default: knows nobody).
 	directory matcher.Directory
+	// port replaces the server's IMAP port (a proxy in front of it).
+	port int
 }
 
 // allCaptured is a matcher policy that logs every message, so a test can
@@ -79,13 +81,17 @@ func newRig(t testing.TB, srv *dovecottest.Server, o rigOptions) *rig {
 		b.WriteString("sync: {retry_min: 50ms, retry_max: 1s, command_timeout: 20s, shutdown_grace: 5s}\n")
 	}
 	b.WriteString("accounts:\n")
+	port := srv.Port()
+	if o.port != 0 {
+		port = o.port
+	}
 	for id, user := range o.accounts {
 		pw := filepath.Join(dir, id+".password")
 		if err := os.WriteFile(pw, []byte(dovecottest.DefaultPassword+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		fmt.Fprintf(&b, "  - id: %s\n    host: 127.0.0.1\n    port: %d\n    tls: none\n    username: %s\n    password_file: %s\n    start: all\n    folders: [%s]\n    matcher: {capture: all}\n",
-			id, srv.Port(), user, pw, strings.Join(o.folders, ", "))
+			id, port, user, pw, strings.Join(o.folders, ", "))
 	}
 	cfg, err := config.Parse(strings.NewReader(b.String()))
 	if err != nil {

@@ -21,6 +21,8 @@ type metrics struct {
 	// keyword_store. Beside the sink's and the state file's own time it
 	// says which stage bounds a catch-up.
 	stages *prometheus.CounterVec
+	// dialWaiting is how many dials wait for a server's dial slot.
+	dialWaiting prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -52,8 +54,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.stages = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "mailsync", Name: "stage_seconds_total", Help: "Time spent in each stage of the folder pipeline.",
 	}, []string{"stage"})
+	m.dialWaiting = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "mailsync", Name: "imap_dials_waiting", Help: "IMAP connections waiting for a dial slot of their server.",
+	})
 	if reg != nil {
-		reg.MustRegister(m.stages)
+		reg.MustRegister(m.stages, m.dialWaiting)
 		reg.MustRegister(m.backfillDone, m.backfillTotal)
 		reg.MustRegister(m.delivered, m.excluded, m.skipped, m.deadLettered, m.duplicates,
 			m.reconnects, m.authFailures, m.sinkLatency, m.connections)

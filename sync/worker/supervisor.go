@@ -8,7 +8,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"slices"
+	"strconv"
 	stdsync "sync"
 	"sync/atomic"
 	"time"
@@ -66,6 +68,11 @@ type Supervisor struct {
 	mu        stdsync.Mutex
 	accounts  map[string]*accountWorker
 	backfills map[string]*backfill
+
+	// dialSlots limits the connections being opened at once per server
+	// host:port (sync.dial_concurrency): see dialSlot.
+	dialMu    stdsync.Mutex
+	dialSlots map[string]chan struct{}
 }
 
 // New builds a supervisor for cfg. It starts nothing.
@@ -85,6 +92,7 @@ func New(cfg *config.Config, deps Deps) (*Supervisor, error) {
 		observer:  deps.Observer,
 		auth:      deps.Authenticator,
 		accounts:  map[string]*accountWorker{},
+		dialSlots: map[string]chan struct{}{},
 		hardCtx:   hardCtx, hardCancel: hardCancel,
 	}
 	s.matcherPtr.Store(deps.Matcher)
@@ -176,6 +184,38 @@ func (s *Supervisor) Status() []AccountStatus {
 		return 0
 	})
 	return out
+}
+
+// dialSlot waits for one of the server's dial slots and returns the
+// function that gives it back. A slot is held from TCP connect through TLS
+// handshake and login: that is the part that costs the server (and us)
+// CPU, and that must finish within the dial timeout. Waiting is counted in
+// waiting for status. Backoff happens outside the slot, so the retries
+// after a server restart stay spread by their jitter.
+func (s *Supervisor) dialSlot(ctx context.Context, acct *config.Account, waiting *atomic.Int32) (func(), error) {
+	key := net.JoinHostPort(acct.Host, strconv.Itoa(acct.Port))
+	n := s.conf().Sync.DialConcurrency
+	s.dialMu.Lock()
+	slots := s.dialSlots[key]
+	if slots == nil || cap(slots) != n { // first use, or changed by a reload
+		slots = make(chan struct{}, max(n, 1))
+		s.dialSlots[key] = slots
+	}
+	s.dialMu.Unlock()
+	select {
+	case slots <- struct{}{}:
+		return func() { <-slots }, nil
+	default:
+	}
+	waiting.Add(1)
+	s.metrics.dialWaiting.Inc()
+	defer func() { waiting.Add(-1); s.metrics.dialWaiting.Dec() }()
+	select {
+	case slots <- struct{}{}:
+		return func() { <-slots }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // dial opens an authenticated, deadline-guarded connection for acct.
