@@ -102,7 +102,8 @@ func openDaemon(cfg *config.Config, log *slog.Logger, opts daemonOptions) (_ *da
 		defer cancel()
 		return d.sender.Close(ctx)
 	})
-	d.sup, err = worker.New(cfg, worker.Deps{Store: d.store, Sink: d.sink, Matcher: m, Logger: log, Registerer: d.registry, Observer: opts.observer, Authenticator: tokens.Authenticator})
+	d.sup, err = worker.New(cfg, worker.Deps{Store: d.store, Sink: d.sink, Matcher: m, Logger: log, Registerer: d.registry, Observer: opts.observer, Authenticator: tokens.Authenticator,
+		MaxConnections: fdBudget(cfg, log)})
 	if err != nil {
 		return nil, err
 	}

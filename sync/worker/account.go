@@ -263,26 +263,34 @@ func (a *accountWorker) runPoller(ctx context.Context, folders []*folderWorker) 
 }
 
 // dial opens an authenticated connection for this account, waiting for a
-// free slot of the connection budget; the slot is returned when the
-// connection closes.
+// free slot of the account's connection budget, a descriptor of the
+// process-wide one and a dial slot of the server; the first two are
+// returned when the connection closes, the dial slot once it is open.
 func (a *accountWorker) dial(ctx context.Context, h *imapclient.UnilateralDataHandler) (*imapconn.Conn, error) {
 	select {
 	case a.slots <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	budget, err := a.sup.connSlot(ctx, &a.dialWaiting)
+	if err != nil {
+		<-a.slots
+		return nil, err
+	}
 	release, err := a.sup.dialSlot(ctx, &a.cfg, &a.dialWaiting)
 	if err != nil {
+		budget()
 		<-a.slots
 		return nil, err
 	}
 	conn, err := a.sup.dial(ctx, &a.cfg, h)
 	release()
 	if err != nil {
+		budget()
 		<-a.slots
 		return nil, err
 	}
-	go func() { <-conn.Closed(); <-a.slots }()
+	go func() { <-conn.Closed(); budget(); <-a.slots }()
 	return conn, nil
 }
 

@@ -42,6 +42,11 @@ type Deps struct {
 	// committed. It runs on a worker goroutine, one call at a time per
 	// folder: keep it quick.
 	Observer func(Event)
+	// MaxConnections bounds the IMAP connections open at once over all
+	// accounts, so they cannot take the descriptors the control socket
+	// and admin listener need (see mailsync's fdBudget); a dial beyond it
+	// waits for a connection to close. 0 means no bound.
+	MaxConnections int
 }
 
 // Supervisor runs one worker per account.
@@ -73,6 +78,9 @@ type Supervisor struct {
 	// host:port (sync.dial_concurrency): see dialSlot.
 	dialMu    stdsync.Mutex
 	dialSlots map[string]chan struct{}
+	// connBudget holds a token per open IMAP connection (Deps.MaxConnections);
+	// nil means unbounded.
+	connBudget chan struct{}
 }
 
 // New builds a supervisor for cfg. It starts nothing.
@@ -94,6 +102,9 @@ func New(cfg *config.Config, deps Deps) (*Supervisor, error) {
 		accounts:  map[string]*accountWorker{},
 		dialSlots: map[string]chan struct{}{},
 		hardCtx:   hardCtx, hardCancel: hardCancel,
+	}
+	if deps.MaxConnections > 0 {
+		s.connBudget = make(chan struct{}, deps.MaxConnections)
 	}
 	s.matcherPtr.Store(deps.Matcher)
 	s.cfgPtr.Store(cfg)
@@ -213,6 +224,29 @@ func (s *Supervisor) dialSlot(ctx context.Context, acct *config.Account, waiting
 	select {
 	case slots <- struct{}{}:
 		return func() { <-slots }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// connSlot takes one token of the descriptor budget for a connection
+// about to be opened and returns the function that gives it back; waiting
+// is counted as for dialSlot. Without a budget it returns at once.
+func (s *Supervisor) connSlot(ctx context.Context, waiting *atomic.Int32) (func(), error) {
+	if s.connBudget == nil {
+		return func() {}, nil
+	}
+	select {
+	case s.connBudget <- struct{}{}:
+		return func() { <-s.connBudget }, nil
+	default:
+	}
+	waiting.Add(1)
+	s.metrics.dialWaiting.Inc()
+	defer func() { waiting.Add(-1); s.metrics.dialWaiting.Dec() }()
+	select {
+	case s.connBudget <- struct{}{}:
+		return func() { <-s.connBudget }, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
