@@ -115,7 +115,7 @@ func (s *Server) writeMessage(dir, name string, raw []byte) error {
 	}
 	_, werr := f.Write(raw)
 	if werr == nil && s.id.root {
-		werr = f.Chown(s.id.mailUID, s.id.mailGID)
+		werr = f.Chown(s.owner(dir), s.id.mailGID)
 	}
 	if cerr := f.Close(); werr == nil {
 		werr = cerr
@@ -175,11 +175,23 @@ func (s *Server) mkdirMail(path string) error {
 		return fmt.Errorf("mkdir %s: %w", path, err)
 	}
 	if s.id.root && owned {
-		if err := os.Chown(path, s.id.mailUID, s.id.mailGID); err != nil {
+		if err := os.Chown(path, s.owner(path), s.id.mailGID); err != nil {
 			return fmt.Errorf("chown %s: %w", path, err)
 		}
 	}
 	return nil
+}
+
+// owner returns the uid that owns path, a path below a user's home: the
+// user's own with WithUserUIDs, else the mail uid.
+func (s *Server) owner(path string) int {
+	rel, err := filepath.Rel(filepath.Join(s.dir, "home"), path)
+	if err == nil && s.uids != nil {
+		if uid, ok := s.uids[strings.SplitN(rel, string(filepath.Separator), 2)[0]]; ok {
+			return uid
+		}
+	}
+	return s.id.mailUID
 }
 
 // BumpUIDValidity gives folder a new, larger UIDVALIDITY while keeping its
