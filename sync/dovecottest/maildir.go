@@ -63,6 +63,22 @@ func (s *Server) SeedMaildir(t testing.TB, user, folder string, msgs [][]byte) {
 	}
 }
 
+// DeliverMaildir writes msgs into an existing folder's Maildir, as a local
+// delivery agent would, without an IMAP session: sessions that IDLE on the
+// folder hear of them through Dovecot's inotify watch. Unlike SeedMaildir
+// it is safe to call from any goroutine (it reports errors instead of
+// failing the test), so a test can deliver to many users at once.
+func (s *Server) DeliverMaildir(user, folder string, msgs [][]byte) error {
+	dir, err := s.maildirPath(user, folder)
+	if err != nil {
+		return fmt.Errorf("dovecottest: deliver to %s/%q: %w", user, folder, err)
+	}
+	if err := s.writeMessages(dir, msgs); err != nil {
+		return fmt.Errorf("dovecottest: deliver to %s/%q: %w", user, folder, err)
+	}
+	return nil
+}
+
 // writeMessages writes msgs with one worker per CPU; the first error wins.
 func (s *Server) writeMessages(dir string, msgs [][]byte) error {
 	first := seedSeq.Add(int64(len(msgs))) - int64(len(msgs))
