@@ -252,6 +252,29 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 	return err
 }
 
+// Group is Update for callers that may share a transaction with others
+// (group commit, bbolt's DB.Batch): concurrent calls within a few
+// milliseconds commit together, with one fsync. At 1,000 accounts each
+// receiving mail at once that turns a thousand serial commits into a few.
+// fn may run more than once (a failing fn in the group makes each run
+// again alone), so it must write only through tx and keep no other
+// effects. A lone call waits bbolt's MaxBatchDelay (10 ms) first: not for
+// the delivery path of a single folder.
+func (s *Store) Group(fn func(tx *Tx) error) error {
+	var fnErr error
+	err := s.db.Batch(func(btx *bbolt.Tx) error {
+		fnErr = fn(&Tx{tx: btx})
+		return fnErr
+	})
+	if err != nil && fnErr == nil {
+		return fmt.Errorf("state file %s: update: %w", s.path, err)
+	}
+	if err == nil {
+		s.commits.Add(1) // calls, not transactions: their time is in no one's
+	}
+	return err
+}
+
 // Check runs bbolt's consistency check and returns every problem found,
 // joined. It takes the write lock (a read-only store uses a read
 // transaction, which is safe because no one else can write) because bbolt's

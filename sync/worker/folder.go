@@ -232,7 +232,9 @@ func (f *folderWorker) syncOnce(ctx context.Context, conn *imapconn.Conn) error 
 		return err
 	}
 	f.applyUnlinks(ctx, conn)
-	err = f.sup.store.Update(func(tx *store.Tx) error {
+	// Grouped with other folders' (bbolt batch): after a burst to 1,000
+	// accounts these would be a thousand serial commits.
+	err = f.sup.store.Group(func(tx *store.Tx) error {
 		cur, err := tx.Folder(f.acct.cfg.ID, f.name)
 		if err != nil {
 			return err
