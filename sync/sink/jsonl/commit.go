@@ -88,6 +88,7 @@ func (s *Sink) commit(group []*request) {
 	// new, is written straight from its buffer; otherwise the new lines are
 	// gathered into scratch.
 	clear(s.pending)
+	s.entries = s.entries[:0]
 	direct := len(group) == 1
 	out := s.scratch[:0]
 	var n int64 // bytes laid out so far
@@ -127,6 +128,7 @@ func (s *Sink) commit(group []*request) {
 			start = end
 			off = s.size + n
 			s.pending[m.Key] = off
+			s.entries = append(s.entries, keyEntry{off: off, n: int64(len(line)), key: m.Key})
 			r.res[i].Receipt = receipt(off)
 			n += int64(len(line))
 			if !direct {
@@ -158,6 +160,11 @@ func (s *Sink) commit(group []*request) {
 	}
 	s.stats.Lines += int64(len(s.pending))
 	s.stats.Bytes += n
+	// After the sync: the key file only ever describes durable lines.
+	if s.kf != nil && writeKeyEntries(s.kf, s.entries) != nil {
+		s.kf.Close()
+		s.kf = nil // the next Open scans from where it stopped
+	}
 }
 
 func (r *request) failPending(err error) {

@@ -59,6 +59,10 @@ type Sink struct {
 	scratch []byte
 	pending map[string]int64
 	stats   Stats
+	// kf is the key file (keyfile.go), nil once a write to it failed;
+	// entries are the lines of the group being written.
+	kf      *os.File
+	entries []keyEntry
 }
 
 // Stats are the sink's totals since Open, for benchmarks and metrics: how
@@ -72,6 +76,9 @@ type Stats struct {
 	// EncodeTime is the encoding done on the delivery path (what Prepare
 	// did ahead of it is not counted).
 	EncodeTime time.Duration
+	// ScannedBytes is how much of the file Open read to index it: the
+	// lines after what the key file covers.
+	ScannedBytes int64
 }
 
 // Stats returns the totals since Open.
@@ -123,16 +130,23 @@ func Open(cfg Config) (*Sink, error) {
 	return s, nil
 }
 
-// load indexes the file and cuts a torn tail.
+// load indexes the file and cuts a torn tail: the keys the key file
+// vouches for, then a scan of the lines after them (see keyfile.go).
 func (s *Sink) load() error {
 	st, err := s.f.Stat()
 	if err != nil {
 		return fmt.Errorf("stat: %w", err)
 	}
-	keys, valid, err := scan(s.f, st.Size())
+	kpath := s.path + keyFileSuffix
+	keys, covered, kvalid := readKeyFile(kpath, s.f, st.Size())
+	entries, valid, err := scan(s.f, covered, st.Size(), keys)
 	if err != nil {
 		return err
 	}
+	s.stats.ScannedBytes = st.Size() - covered
+	// Without a key file the sink still works, only the next start scans
+	// more; so a key file that cannot be written is not an error.
+	s.kf, _ = openKeyFile(kpath, kvalid, entries)
 	if valid < st.Size() {
 		if err := s.f.Truncate(valid); err != nil {
 			return fmt.Errorf("truncate torn tail at %d: %w", valid, err)
@@ -205,6 +219,9 @@ func (s *Sink) Close() error {
 		return nil
 	}
 	s.closed = true
+	if s.kf != nil {
+		s.kf.Close()
+	}
 	if err := s.f.Close(); err != nil {
 		return fmt.Errorf("jsonl: close: %w", err)
 	}
