@@ -109,7 +109,8 @@ func openDaemon(cfg *config.Config, log *slog.Logger, opts daemonOptions) (_ *da
 		defer cancel()
 		return d.sender.Close(ctx)
 	})
-	d.sup, err = worker.New(cfg, worker.Deps{Store: d.store, Sink: d.sink, Matcher: m, Logger: log, Registerer: d.registry, Observer: opts.observer, Authenticator: tokens.Authenticator})
+	d.sup, err = worker.New(cfg, worker.Deps{Store: d.store, Sink: d.sink, Matcher: m, Logger: log, Registerer: d.registry, Observer: opts.observer, Authenticator: tokens.Authenticator,
+		MaxConnections: fdBudget(cfg, log)})
 	if err != nil {
 		return nil, err
 	}
@@ -153,11 +154,20 @@ func (d *daemon) runUntil(ctx context.Context, hard <-chan struct{}, ready func(
 func newLogger(cfg config.Log, w *os.File) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Level))
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: durationAsText}
 	if cfg.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// durationAsText writes durations as Go duration text ("873ms"), which
+// slog's JSON handler would write as integer nanoseconds (873000000).
+func durationAsText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
 
 // buildMatcher assembles the daemon's matcher: the sink's own directory

@@ -230,9 +230,10 @@ func renderConfig(dir string, id identity, o *options, port, tlsPort, lmtpPort i
 	return buf.Bytes(), nil
 }
 
-// renderPasswd returns the passwd-file: user:{PLAIN}password:::::home.
-// uid and gid stay empty so mail_uid/mail_gid apply.
-func renderPasswd(dir string, users map[string]string) ([]byte, error) {
+// renderPasswd returns the passwd-file: user:{PLAIN}password:uid:gid:::home.
+// uid and gid stay empty, so mail_uid/mail_gid apply, unless uids gives
+// the user its own.
+func renderPasswd(dir string, users map[string]string, uids map[string]int, gid int) ([]byte, error) {
 	names := make([]string, 0, len(users))
 	for u := range users {
 		names = append(names, u)
@@ -244,6 +245,10 @@ func renderPasswd(dir string, users map[string]string) ([]byte, error) {
 		if u == "" || strings.ContainsAny(u, ":\r\n/") || strings.ContainsAny(p, ":\r\n") {
 			// The password itself stays out of the error.
 			return nil, fmt.Errorf("user %q: names may not be empty or contain ':', '/' or line breaks, passwords not ':' or line breaks", u)
+		}
+		if uid, ok := uids[u]; ok {
+			fmt.Fprintf(&buf, "%s:{PLAIN}%s:%d:%d::%s::\n", u, p, uid, gid, homeDir(dir, u))
+			continue
 		}
 		fmt.Fprintf(&buf, "%s:{PLAIN}%s::::%s::\n", u, p, homeDir(dir, u))
 	}

@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"sync"
 	"testing"
@@ -47,6 +48,7 @@ type Server struct {
 	doveadm    string
 	id         identity
 	opts       *options
+	uids       map[string]int // WithUserUIDs: user -> uid
 
 	mu      sync.Mutex
 	port    int
@@ -123,7 +125,21 @@ func findBinary(path, name string) string {
 
 // prepare writes everything that does not depend on the ports.
 func (s *Server) prepare() error {
-	passwd, err := renderPasswd(s.dir, s.opts.users)
+	if s.opts.userUIDs > 0 {
+		if !s.id.root {
+			return errors.New("WithUserUIDs needs root (the mail files are chowned to each user's uid)")
+		}
+		names := make([]string, 0, len(s.opts.users))
+		for u := range s.opts.users {
+			names = append(names, u)
+		}
+		sort.Strings(names)
+		s.uids = make(map[string]int, len(names))
+		for i, u := range names {
+			s.uids[u] = s.opts.userUIDs + i
+		}
+	}
+	passwd, err := renderPasswd(s.dir, s.opts.users, s.uids, s.id.mailGID)
 	if err != nil {
 		return err
 	}
