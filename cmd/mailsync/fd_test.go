@@ -86,7 +86,7 @@ func TestShortOfDescriptorsStaysReachable(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("after 90s: %d accounts idle, %d waiting for a descriptor; want %d and %d (status exit %d: %s)\n%s",
-				idle, waiting, budget, accounts-budget, code, errOut, tail(logPath))
+				idle, waiting, budget, accounts-budget, code, errOut, logTail(logPath))
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -97,22 +97,20 @@ func TestShortOfDescriptorsStaysReachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := cmd.Wait(); err != nil {
-		t.Errorf("run after SIGTERM: %v\n%s", err, tail(logPath))
+		t.Errorf("run after SIGTERM: %v\n%s", err, logTail(logPath))
 	}
 	full, _ := os.ReadFile(logPath)
 	log := string(full)
 	if !strings.Contains(log, "more IMAP connections than the descriptor limit allows") {
-		t.Errorf("no warning about the descriptor limit at start\n%s", tail(logPath))
+		t.Errorf("no warning about the descriptor limit at start\n%s", logTail(logPath))
 	}
 	if strings.Contains(log, "too many open files") {
-		t.Errorf("the daemon ran out of descriptors\n%s", tail(logPath))
+		t.Errorf("the daemon ran out of descriptors\n%s", logTail(logPath))
 	}
 }
 
-func tail(path string) string {
+// logTail is the last 80 lines of the log file at path.
+func logTail(path string) string {
 	b, _ := os.ReadFile(path)
-	if len(b) > 6000 {
-		b = b[len(b)-6000:]
-	}
-	return string(b)
+	return tail(string(b), 80)
 }
