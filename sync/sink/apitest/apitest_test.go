@@ -16,7 +16,7 @@ type quietTB struct {
 	errors   []string
 }
 
-func (q *quietTB) Cleanup(f func())                { q.cleanups = append(q.cleanups, f) }
+func (q *quietTB) Cleanup(f func())               { q.cleanups = append(q.cleanups, f) }
 func (q *quietTB) Errorf(format string, a ...any) { q.errors = append(q.errors, format) }
 func (q *quietTB) finish() {
 	for i := len(q.cleanups) - 1; i >= 0; i-- {
@@ -91,7 +91,9 @@ func TestPipedriveValidator(t *testing.T) {
 
 func TestSalesforceValidator(t *testing.T) {
 	const base = "/services/data/v59.0"
-	record := func(i int) string { return `{"attributes":{"type":"EmailMessage"},"Subject":"s` + string(rune('a'+i%26)) + `"}` }
+	record := func(i int) string {
+		return `{"attributes":{"type":"EmailMessage"},"Subject":"s` + string(rune('a'+i%26)) + `"}`
+	}
 	var many []string
 	for i := range 201 {
 		many = append(many, record(i))
