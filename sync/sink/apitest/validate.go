@@ -76,6 +76,11 @@ func (v *Validator) Requests() int {
 	return v.requests
 }
 
+// Report records a violation a fake found itself, for what the document
+// describes but the router cannot check (the records inside a Salesforce
+// collection, validated against their sObject schema).
+func (v *Validator) Report(format string, args ...any) { v.violate(format, args...) }
+
 func (v *Validator) violate(format string, args ...any) {
 	v.mu.Lock()
 	v.violations = append(v.violations, fmt.Sprintf(format, args...))
