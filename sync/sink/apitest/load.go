@@ -66,21 +66,6 @@ func DropNullExamples(doc map[string]any) {
 	})
 }
 
-// DropExamples removes every example: they are documentation, and vendors'
-// examples often disagree with their own schemas (a string where the
-// schema says integer), which fails the document's validation and would
-// hide real violations behind that noise.
-func DropExamples(doc map[string]any) {
-	walk(doc, func(obj map[string]any) {
-		if _, isSchemaOrMedia := obj["example"]; isSchemaOrMedia {
-			delete(obj, "example")
-		}
-		if ex, ok := obj["examples"].(map[string]any); ok && len(ex) >= 0 {
-			delete(obj, "examples")
-		}
-	})
-}
-
 // AnyMediaIsJSON renames a "*/*" content entry to application/json when the
 // operation has no application/json entry: the vendor's APIs only speak
 // JSON, and kin-openapi would otherwise accept any body unchecked under

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/mailsync/mailsync/sync/sink"
-	"github.com/mailsync/mailsync/sync/sink/pipedrive"
 	"github.com/mailsync/mailsync/sync/sink/pipedrive/pipedrivetest"
 	"github.com/mailsync/mailsync/sync/sink/sinktest"
 )
@@ -25,7 +24,6 @@ func BenchmarkDeliverAtDefaultRate(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	_ = s.(*pipedrive.Client)
 	const n = 96
 	ms := sinktest.Messages("bench", n, 4<<10)
 	for i, m := range ms {

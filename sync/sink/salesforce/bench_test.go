@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/mailsync/mailsync/sync/sink"
-	"github.com/mailsync/mailsync/sync/sink/salesforce"
 	"github.com/mailsync/mailsync/sync/sink/salesforce/salesforcetest"
 	"github.com/mailsync/mailsync/sync/sink/sinktest"
 )
@@ -25,7 +24,6 @@ func BenchmarkDeliverAtDefaultRate(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	_ = s.(*salesforce.Client)
 	const n = 1000
 	ms := sinktest.Messages("bench", n, 4<<10)
 	for i, m := range ms {

@@ -112,8 +112,8 @@ func soqlList(xs []string) string {
 	return "(" + strings.Join(q, ",") + ")"
 }
 
-// query runs SOQL and decodes the records (following nextRecordsUrl up to
-// maxPages pages).
+// query runs SOQL and decodes the records of the first page (up to 2,000
+// records; every query here is bounded well below that by its IN list).
 func (c *Client) query(ctx context.Context, soql string, out any) error {
 	var res struct {
 		Records json.RawMessage `json:"records"`
