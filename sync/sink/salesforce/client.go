@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/oauth2"
 	"golang.org/x/time/rate"
 
 	"github.com/mailsync/mailsync/sync/sink"
@@ -65,8 +66,9 @@ type api struct {
 	used     prometheus.Gauge
 	limitMax prometheus.Gauge
 
-	mu    stdsync.Mutex
-	token string
+	mu        stdsync.Mutex
+	token     string
+	fileToken string // what token_file held when last read
 }
 
 // call sends one request and decodes the 2xx body into out. Errors follow
@@ -112,7 +114,7 @@ func (a *api) call(ctx context.Context, method, op, path string, q url.Values, b
 		switch {
 		case status == http.StatusUnauthorized:
 			a.errs.WithLabelValues("unauthorized").Inc()
-			if attempt == 0 && a.reloadToken() {
+			if attempt == 0 && (a.reloadToken() || a.refresh(ctx)) {
 				continue
 			}
 			return fmt.Errorf("%w (log in again and write the new token to %s.token_file): %w", ErrReauth, configPath, se)
@@ -195,10 +197,10 @@ func (a *api) reloadToken() bool {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if tok == a.token {
-		return false
+	if tok == a.fileToken {
+		return false // nothing new in the file (a refreshed token may be newer)
 	}
-	a.token = tok
+	a.token, a.fileToken = tok, tok
 	a.log.Info("salesforce access token re-read after a 401")
 	return true
 }
@@ -223,4 +225,41 @@ func registerMetrics(reg prometheus.Registerer, a *api) error {
 		}
 	}
 	return nil
+}
+
+// refresh gets a new access token with the connected app's refresh token
+// (RFC 6749 §6), once per 401; false when there is no oauth2 section or
+// the grant was refused (revoked, expired: someone must log in again).
+func (a *api) refresh(ctx context.Context) bool {
+	o := a.conf.OAuth2
+	if o == nil {
+		return false
+	}
+	secret, err := readSecretFile("client_secret_file", o.ClientSecretFile)
+	if err != nil {
+		a.log.Warn("cannot refresh the salesforce token", "error", err)
+		return false
+	}
+	rt, err := readSecretFile("refresh_token_file", o.RefreshTokenFile)
+	if err != nil || rt == "" {
+		a.log.Warn("cannot refresh the salesforce token: no refresh token", "error", err)
+		return false
+	}
+	oc := &oauth2.Config{ClientID: o.ClientID, ClientSecret: secret,
+		Endpoint: oauth2.Endpoint{TokenURL: o.TokenURL, AuthStyle: oauth2.AuthStyleInParams}}
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, a.hc)
+	tok, err := oc.TokenSource(ctx, &oauth2.Token{RefreshToken: rt}).Token()
+	if err != nil {
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) {
+			err = fmt.Errorf("%s %s", re.ErrorCode, re.ErrorDescription) // not the body: it may echo the request
+		}
+		a.log.Warn("salesforce refused the token refresh", "error", err)
+		return false
+	}
+	a.mu.Lock()
+	a.token = tok.AccessToken
+	a.mu.Unlock()
+	a.log.Info("salesforce access token refreshed after a 401")
+	return true
 }

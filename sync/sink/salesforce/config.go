@@ -30,9 +30,25 @@ type Config struct {
 	APIVersion        string  `mapstructure:"api_version"`
 	TokenFile         string  `mapstructure:"token_file"`
 	RequestsPerSecond float64 `mapstructure:"requests_per_second"`
+	// OAuth2, if set, lets the adapter refresh an expired access token
+	// once (refresh-token grant of a connected app) before it reports
+	// that re-authentication is needed.
+	OAuth2 *OAuth2 `mapstructure:"oauth2"`
 }
 
-var knownKeys = []string{"instance_url", "api_version", "token_file", "requests_per_second"}
+// OAuth2 is the connected app a refresh token belongs to.
+type OAuth2 struct {
+	TokenURL         string `mapstructure:"token_url"`
+	ClientID         string `mapstructure:"client_id"`
+	ClientSecretFile string `mapstructure:"client_secret_file"`
+	RefreshTokenFile string `mapstructure:"refresh_token_file"`
+}
+
+// DefaultTokenURL is Salesforce's production login endpoint (sandboxes
+// use https://test.salesforce.com/services/oauth2/token).
+const DefaultTokenURL = "https://login.salesforce.com/services/oauth2/token"
+
+var knownKeys = []string{"instance_url", "api_version", "token_file", "requests_per_second", "oauth2"}
 
 var versionRE = regexp.MustCompile(`^[0-9]{2}\.0$`)
 
@@ -80,6 +96,20 @@ func (c *Config) Validate() error {
 	if c.TokenFile == "" {
 		return fmt.Errorf("%s.token_file: is required (a file holding an access token)", configPath)
 	}
+	if o := c.OAuth2; o != nil {
+		if o.TokenURL == "" {
+			o.TokenURL = DefaultTokenURL
+		}
+		if u, err := url.Parse(o.TokenURL); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
+			return fmt.Errorf("%s.oauth2.token_url: must be an https URL", configPath)
+		}
+		if o.ClientID == "" {
+			return fmt.Errorf("%s.oauth2.client_id: is required", configPath)
+		}
+		if o.RefreshTokenFile == "" {
+			return fmt.Errorf("%s.oauth2.refresh_token_file: is required", configPath)
+		}
+	}
 	switch {
 	case c.RequestsPerSecond < 0:
 		return fmt.Errorf("%s.requests_per_second: must not be negative", configPath)
@@ -107,4 +137,15 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+func readSecretFile(key, path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s.oauth2.%s: %w", configPath, key, err)
+	}
+	return strings.TrimSpace(string(b)), nil
 }

@@ -84,7 +84,7 @@ func New(conf Config, deps sink.Deps) (*Client, error) {
 	hc := *deps.HTTP
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	a := &api{conf: conf, base: conf.InstanceURL + "/services/data/v" + conf.APIVersion, hc: &hc, log: deps.Logger,
-		now: time.Now, token: tok, lim: rate.NewLimiter(rate.Limit(conf.RequestsPerSecond), max(1, int(conf.RequestsPerSecond)))}
+		now: time.Now, token: tok, fileToken: tok, lim: rate.NewLimiter(rate.Limit(conf.RequestsPerSecond), max(1, int(conf.RequestsPerSecond)))}
 	if deps.Metrics != nil {
 		if err := registerMetrics(deps.Metrics, a); err != nil {
 			return nil, fmt.Errorf("%s: metrics: %w", configPath, err)

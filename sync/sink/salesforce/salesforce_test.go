@@ -3,9 +3,13 @@ package salesforce_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/mailsync/mailsync/sync/sink"
@@ -152,3 +156,50 @@ func TestErrors(t *testing.T) {
 }
 
 func isRetryAfter(err error) bool { _, ok := sink.RetryAfter(err); return ok }
+
+// TestOAuth2RefreshOnce: an expired access token is refreshed once with
+// the connected app's refresh token; when the refresh is refused too, the
+// adapter reports that re-authentication is needed.
+func TestOAuth2RefreshOnce(t *testing.T) {
+	fake := salesforcetest.Start(t)
+	var refreshes atomic.Int32
+	refuse := atomic.Bool{}
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		refreshes.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		if refuse.Load() || r.FormValue("grant_type") != "refresh_token" || r.FormValue("refresh_token") != "5Aep-refresh" {
+			w.WriteHeader(400)
+			io.WriteString(w, `{"error":"invalid_grant","error_description":"expired access/refresh token"}`)
+			return
+		}
+		io.WriteString(w, `{"access_token":"00Dfake!refreshed","token_type":"Bearer","instance_url":"`+fake.URL+`"}`)
+	}))
+	defer idp.Close()
+	dir := t.TempDir()
+	tok, rt := filepath.Join(dir, "token"), filepath.Join(dir, "refresh")
+	os.WriteFile(tok, []byte(salesforcetest.Token), 0o600)
+	os.WriteFile(rt, []byte("5Aep-refresh"), 0o600)
+	s, err := sink.Open(t.Context(), "salesforce", map[string]any{
+		"instance_url": fake.URL, "token_file": tok, "requests_per_second": 500,
+		"oauth2": map[string]any{"token_url": idp.URL, "client_id": "3MVG9-app", "refresh_token_file": rt},
+	}, sink.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fake.SetToken("00Dfake!refreshed")
+	if _, err := sink.DeliverOne(t.Context(), s, sinktest.Message("oa-1", 512)); err != nil {
+		t.Fatalf("after an expired token: %v, want a refresh and success", err)
+	}
+	if got := refreshes.Load(); got != 1 {
+		t.Errorf("%d refreshes, want 1", got)
+	}
+	fake.SetToken("00Dfake!revoked")
+	refuse.Store(true)
+	if _, err := sink.DeliverOne(t.Context(), s, sinktest.Message("oa-2", 512)); !errors.Is(err, salesforce.ErrReauth) {
+		t.Errorf("with the refresh refused: %v, want ErrReauth", err)
+	}
+	if got := refreshes.Load(); got != 2 {
+		t.Errorf("%d refreshes, want 2 (once per 401)", got)
+	}
+}
