@@ -68,7 +68,7 @@ func stopDaemon(t *testing.T, cmd *exec.Cmd, logPath string) {
 // and the spec-validated Pipedrive fake: a catch-up with capture: matched
 // and the directory from Pipedrive, killed with SIGKILL midway; then a
 // lost state file; then a 429 storm and 5xx answers; then a revoked token
-// replaced in its file. Every matched message must be in Pipedrive exactly
+// replaced in its file; then an activity deleted in Pipedrive. Every matched message must be in Pipedrive exactly
 // once, linked to the person, organization and open deal; nothing else.
 func TestPipedriveThroughBinary(t *testing.T) {
 	if testing.Short() {
@@ -107,7 +107,7 @@ func TestPipedriveThroughBinary(t *testing.T) {
 	conf := strings.Replace(string(b), "sink: {type: jsonl, jsonl: {path: messages.jsonl}}",
 		fmt.Sprintf("sink: {type: pipedrive, pipedrive: {base_url: %q, api_token_file: %q, requests_per_second: 40}}", fake.URL, tok), 1)
 	conf = strings.Replace(conf, "matcher: {capture: all}", "matcher: {capture: matched}", 1)
-	conf = strings.Replace(conf, "batch_size: 32", "batch_size: 8", 1)
+	conf = strings.Replace(conf, "batch_size: 32", "batch_size: 8, poll_interval: 1s", 1)
 	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -198,8 +198,26 @@ func TestPipedriveThroughBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "delivery with the new token", 60*time.Second, func() bool { return logged() >= matched+15 })
-	stopDaemon(t, cmd, filepath.Join(dir, "run3.log"))
 	checkOnce(matched + 15)
+
+	// 5. an activity deleted in Pipedrive unlinks its message: the logged
+	// keyword leaves the mailbox copy.
+	loggedInMailbox := func() int {
+		n := 0
+		for _, fl := range srv.Flags(t, dovecottest.DefaultUser, "INBOX") {
+			for _, f := range fl {
+				if f == "$CRMLogged" {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	waitFor(t, "the logged keyword on every logged copy", 30*time.Second, func() bool { return loggedInMailbox() == matched+15 })
+	time.Sleep(1100 * time.Millisecond) // after the unlink poll's starting point (seconds)
+	fake.DeleteActivity(fake.Activities()[0].ID)
+	waitFor(t, "the unlinked copy to lose $CRMLogged", 30*time.Second, func() bool { return loggedInMailbox() == matched+14 })
+	stopDaemon(t, cmd, filepath.Join(dir, "run3.log"))
 	if t.Failed() {
 		for _, f := range []string{"run1.log", "run2.log", "run3.log"} {
 			b, _ := os.ReadFile(filepath.Join(dir, f))
