@@ -18,9 +18,11 @@ import (
 	"github.com/mailsync/mailsync/sync/oauth"
 	"github.com/mailsync/mailsync/sync/outbound"
 	"github.com/mailsync/mailsync/sync/sink"
-	_ "github.com/mailsync/mailsync/sync/sink/jsonl"   // registers "jsonl"
-	_ "github.com/mailsync/mailsync/sync/sink/odoo"    // registers "odoo"
-	_ "github.com/mailsync/mailsync/sync/sink/webhook" // registers "webhook"
+	_ "github.com/mailsync/mailsync/sync/sink/jsonl"      // registers "jsonl"
+	_ "github.com/mailsync/mailsync/sync/sink/odoo"       // registers "odoo"
+	_ "github.com/mailsync/mailsync/sync/sink/pipedrive"  // registers "pipedrive"
+	_ "github.com/mailsync/mailsync/sync/sink/salesforce" // registers "salesforce"
+	_ "github.com/mailsync/mailsync/sync/sink/webhook"    // registers "webhook"
 	"github.com/mailsync/mailsync/sync/worker"
 )
 
