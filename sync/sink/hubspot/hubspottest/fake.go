@@ -2,8 +2,9 @@
 // mailsync uses: contacts, companies, deals, v4 associations and email
 // engagements, with HubSpot's rate limits, error bodies and token checks.
 // Every request it receives and every response it sends is validated
-// against openapi.yaml (written from HubSpot's public API reference); a
-// violation fails the test that started the server.
+// against openapi.yaml (written from HubSpot's public API reference) by
+// apitest, as the other vendors' fakes are; a violation fails the test
+// that started the server.
 package hubspottest
 
 import (
@@ -18,6 +19,8 @@ import (
 	stdsync "sync"
 	"testing"
 	"time"
+
+	"github.com/mailsync/mailsync/sync/sink/apitest"
 )
 
 // HubSpot-defined association type ids from an email.
@@ -75,6 +78,7 @@ type Options struct {
 type Server struct {
 	t    testing.TB
 	srv  *httptest.Server
+	val  *apitest.Validator
 	opts Options
 
 	mu        stdsync.Mutex
@@ -89,7 +93,6 @@ type Server struct {
 	window    []time.Time // non-search calls in the last 10 s
 	searchWin []time.Time // search calls in the last second
 	faults    []fault
-	viol      []Violation
 }
 
 // Call is one request the fake answered.
@@ -126,20 +129,14 @@ func New(t testing.TB, opts Options) *Server {
 	if opts.OAuth {
 		s.refresh = "refresh-" + s.newToken()
 	}
-	h, err := validating(http.HandlerFunc(s.serve), s.violation)
+	d, err := Document()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.srv = httptest.NewServer(h)
+	s.val = apitest.Validate(t, d, "", http.HandlerFunc(s.serve))
+	s.srv = httptest.NewServer(s.val)
 	t.Cleanup(s.srv.Close)
 	return s
-}
-
-func (s *Server) violation(v Violation) {
-	s.mu.Lock()
-	s.viol = append(s.viol, v)
-	s.mu.Unlock()
-	s.t.Errorf("%s", v)
 }
 
 // URL is the fake's base URL (the adapter's base_url).
@@ -313,12 +310,9 @@ func (s *Server) Calls() []Call {
 	return append([]Call(nil), s.calls...)
 }
 
-// Violations returns the spec violations seen so far.
-func (s *Server) Violations() []Violation {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Violation(nil), s.viol...)
-}
+// Violations returns the spec violations seen so far (each also fails
+// the test when it ends).
+func (s *Server) Violations() []string { return s.val.Violations() }
 
 // String names the fake.
 func (s *Server) String() string { return fmt.Sprintf("hubspottest(%s)", s.srv.URL) }
