@@ -241,3 +241,99 @@ accounts:
 		t.Errorf("spec violations: %v", v)
 	}
 }
+
+// TestHubSpotExpiredTokenThroughBinary: with oauth2, an access token that
+// expires mid catch-up is refreshed once and nothing is lost; when the
+// refresh token is refused too, the binary reports that re-authorization
+// is needed and holds the cursor: nothing is logged, nothing is
+// dead-lettered.
+func TestHubSpotExpiredTokenThroughBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs Dovecot; skipped in -short mode")
+	}
+	bin := buildBinary(t)
+	srv := dovecottest.Start(t)
+	const total = 200
+	msgs := make([][]byte, total)
+	for i := range msgs {
+		msgs[i] = hubspotMessage(4 * i) // all from the known contact
+	}
+	srv.SeedMaildir(t, dovecottest.DefaultUser, "INBOX", msgs)
+	fake := hubspottest.New(t, hubspottest.Options{OAuth: true})
+	acme := fake.AddCompany("Acme Customer GmbH", "acme-customer.example")
+	fake.AddContact("jane@acme-customer.example", "Jane", "Doe", acme)
+
+	dir := t.TempDir()
+	sec, rt, pw := filepath.Join(dir, "client.secret"), filepath.Join(dir, "refresh.token"), filepath.Join(dir, "imap.password")
+	os.WriteFile(sec, []byte(hubspottest.ClientSecret), 0o600)
+	os.WriteFile(rt, []byte(fake.RefreshToken()), 0o600)
+	os.WriteFile(pw, []byte(dovecottest.DefaultPassword), 0o600)
+	cfg := filepath.Join(dir, "mailsync.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`state: state.db
+sink:
+  type: hubspot
+  hubspot: {base_url: %q, oauth2: {client_id: %s, client_secret_file: %s, refresh_token_file: %s}}
+log: {level: info}
+sync: {retry_min: 200ms, retry_max: 2s, batch_size: 20, shutdown_grace: 5s, poll_interval: 1s}
+matcher:
+  own_domains: [acme.example]
+accounts:
+  - id: alice
+    host: 127.0.0.1
+    port: %d
+    tls: none
+    username: %s
+    password_file: %s
+    start: all
+    folders: [inbox]
+    matcher: {capture: matched}
+`, fake.URL(), hubspottest.ClientID, sec, rt, srv.Port(), dovecottest.DefaultUser, pw)), 0o600)
+
+	logged := func() int { return len(fake.KeyCounts()) }
+	wait := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for logged() < n && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if logged() < n {
+			t.Fatalf("%d emails logged, want %d", logged(), n)
+		}
+	}
+	log := filepath.Join(dir, "run.log")
+	r := startHubSpot(t, bin, cfg, log)
+	wait(total / 4)
+	fake.ExpireToken()
+	wait(total)
+	if n := fake.Refreshes(); n != 2 {
+		t.Errorf("%d token refreshes, want 2 (at start, after the expiry)", n)
+	}
+
+	fake.RevokeRefresh()
+	fake.ExpireToken()
+	for i := range 5 {
+		srv.Append(t, dovecottest.DefaultUser, "INBOX", hubspotMessage(4*(total+i)))
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		b, _ := os.ReadFile(log)
+		if strings.Contains(string(b), "re-authorization needed") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	r.stop(t)
+	b, _ := os.ReadFile(log)
+	if !strings.Contains(string(b), "re-authorization needed") {
+		t.Errorf("the log does not say that re-authorization is needed:\n%s", b)
+	}
+	if strings.Contains(string(b), "dead-letter") {
+		t.Errorf("a message was dead-lettered for a refused token:\n%s", b)
+	}
+	if strings.Contains(string(b), fake.RefreshToken()) || strings.Contains(string(b), hubspottest.ClientSecret) {
+		t.Error("the log shows a secret")
+	}
+	if got := logged(); got != total {
+		t.Errorf("%d emails logged, want %d (none after the refused refresh)", got, total)
+	}
+}
