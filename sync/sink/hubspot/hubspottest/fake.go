@@ -66,8 +66,8 @@ type Options struct {
 	PerTenSeconds int
 	// SearchPerSecond is the search endpoints' limit (default 5).
 	SearchPerSecond int
-	// KeyProperty is the custom email property that exists (default
-	// mailsync_key; "-" defines none).
+	// KeyProperty is the custom email property the portal defines
+	// (default mailsync_key).
 	KeyProperty string
 	// OAuth makes the fake an OAuth app: access tokens come from
 	// /oauth/v1/token with the client credentials and refresh token below.
@@ -76,7 +76,6 @@ type Options struct {
 
 // Server is a running fake.
 type Server struct {
-	t    testing.TB
 	srv  *httptest.Server
 	val  *apitest.Validator
 	opts Options
@@ -120,7 +119,7 @@ func New(t testing.TB, opts Options) *Server {
 	if opts.KeyProperty == "" {
 		opts.KeyProperty = DefaultKeyProperty
 	}
-	s := &Server{t: t, opts: opts, nextID: 1000, objects: map[string]map[int64]*object{}, assocs: map[string][]assoc{},
+	s := &Server{opts: opts, nextID: 1000, objects: map[string]map[int64]*object{}, assocs: map[string][]assoc{},
 		scopes: append([]string(nil), Scopes...)}
 	for _, typ := range []string{"contacts", "companies", "deals", "emails"} {
 		s.objects[typ] = map[int64]*object{}

@@ -219,7 +219,7 @@ func (s *Server) oauthTokenInfo(w http.ResponseWriter, r *http.Request) int {
 		"token_type": "access", "expires_in": 1800})
 }
 
-// scopeFor is the scope each object type's reads need.
+// hasScope reports whether the token carries scope.
 func (s *Server) hasScope(scope string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
