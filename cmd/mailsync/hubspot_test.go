@@ -5,10 +5,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-imap/v2"
 
 	"github.com/mailsync/mailsync/sync/dovecottest"
 	"github.com/mailsync/mailsync/sync/sink/hubspot/hubspottest"
@@ -246,7 +249,8 @@ accounts:
 // expires mid catch-up is refreshed once and nothing is lost; when the
 // refresh token is refused too, the binary reports that re-authorization
 // is needed and holds the cursor: nothing is logged, nothing is
-// dead-lettered.
+// dead-lettered. On the way, an email deleted in HubSpot unlinks its
+// message: the mailbox copy loses the logged keyword.
 func TestHubSpotExpiredTokenThroughBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs Dovecot; skipped in -short mode")
@@ -309,12 +313,33 @@ accounts:
 		t.Errorf("%d token refreshes, want 2 (at start, after the expiry)", n)
 	}
 
+	// A user deletes one logged email in HubSpot: its mailbox copy loses
+	// the logged keyword (the message is kept).
+	victim := fake.Emails()[0]
+	var order int
+	fmt.Sscanf(victim.Properties["hs_email_subject"], "order %d", &order)
+	uid := imap.UID(order/4 + 1) // seeded in order
+	hasLogged := func() bool {
+		return slices.Contains(srv.Flags(t, dovecottest.DefaultUser, "INBOX")[uid], imap.Flag("$CRMLogged"))
+	}
+	if !hasLogged() {
+		t.Fatalf("uid %d lacks $CRMLogged before the unlink", uid)
+	}
+	fake.Archive(victim.ID)
+	deadline := time.Now().Add(30 * time.Second)
+	for hasLogged() && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if hasLogged() {
+		t.Errorf("uid %d still has $CRMLogged after its email was deleted in HubSpot", uid)
+	}
+
 	fake.RevokeRefresh()
 	fake.ExpireToken()
 	for i := range 5 {
 		srv.Append(t, dovecottest.DefaultUser, "INBOX", hubspotMessage(4*(total+i)))
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline = time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		b, _ := os.ReadFile(log)
 		if strings.Contains(string(b), "re-authorization needed") {
@@ -333,7 +358,7 @@ accounts:
 	if strings.Contains(string(b), fake.RefreshToken()) || strings.Contains(string(b), hubspottest.ClientSecret) {
 		t.Error("the log shows a secret")
 	}
-	if got := logged(); got != total {
-		t.Errorf("%d emails logged, want %d (none after the refused refresh)", got, total)
+	if got := logged(); got != total-1 {
+		t.Errorf("%d emails live, want %d (none after the refused refresh)", got, total-1)
 	}
 }
