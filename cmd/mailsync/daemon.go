@@ -18,6 +18,7 @@ import (
 	"github.com/mailsync/mailsync/sync/oauth"
 	"github.com/mailsync/mailsync/sync/outbound"
 	"github.com/mailsync/mailsync/sync/sink"
+	_ "github.com/mailsync/mailsync/sync/sink/hubspot"    // registers "hubspot"
 	_ "github.com/mailsync/mailsync/sync/sink/jsonl"      // registers "jsonl"
 	_ "github.com/mailsync/mailsync/sync/sink/odoo"       // registers "odoo"
 	_ "github.com/mailsync/mailsync/sync/sink/pipedrive"  // registers "pipedrive"
