@@ -88,6 +88,20 @@ func Reset(t testing.TB) *Odoo {
 	if out, err := o.script("reset.sh").CombinedOutput(); err != nil {
 		t.Fatalf("odoo reset.sh: %v\n%s", err, out)
 	}
+	// Odoo's pooled connections to the dropped database die with the reset
+	// and it reconnects on its own, but under load the first request can
+	// still meet a dead one ("server closed the connection"): wait until a
+	// query against the new database answers, so tests start on a clean,
+	// reachable database.
+	var err error
+	for i := 0; i < 50; i++ {
+		var n int
+		if err = o.CallErr(t, "res.users", "search_count", []any{[]any{}}, nil, &n); err == nil {
+			return o
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("odoo not answering after reset.sh: %v", err)
 	return o
 }
 
