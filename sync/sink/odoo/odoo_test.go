@@ -16,7 +16,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	odootest.Main(m, odootest.Instance{Name: "adapter-c", Base: 27110})
+	odootest.Main(m, odootest.Instance{Name: "sink-odoo", Base: 27110})
 }
 
 // world is a small CRM: Acme (company, website acme.example) with Jane and
