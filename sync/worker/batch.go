@@ -45,9 +45,6 @@ type item struct {
 	receipt  sink.Receipt
 	err      error
 	isLogged bool // written to the store
-	// lateProvenance: delivered concurrently with another mailbox's copy;
-	// a provenance event is owed after the commit.
-	lateProvenance bool
 }
 
 func (it *item) recorded() bool { return it.isLogged }
@@ -111,4 +108,16 @@ func (b *batch) loggedUIDs() []uint32 {
 		}
 	}
 	return out
+}
+
+// deliverKeys are the message keys the batch will deliver as new
+// activities, for the delivery claim.
+func (b *batch) deliverKeys() []string {
+	var keys []string
+	for _, it := range b.items {
+		if it.action == actDeliver && !it.done && it.key != "" {
+			keys = append(keys, it.key)
+		}
+	}
+	return keys
 }

@@ -28,6 +28,22 @@ import (
 // order (each waits for the previous), and the caller must call
 // overlap.wait before it uses the cursor or returns.
 func (f *folderWorker) deliverBatch(ctx context.Context, b *batch, validity uint32, overlap *commitOverlap) ([]uint32, error) {
+	// Claim the messages this batch delivers (see claims) and look at the
+	// ledger again once they are ours: another mailbox may have delivered
+	// one since it was classified. The claim is held until the commit.
+	release, err := f.sup.claims.acquire(ctx, b.deliverKeys())
+	if err != nil {
+		return nil, err
+	}
+	releaseOnReturn := true
+	defer func() {
+		if releaseOnReturn {
+			release()
+		}
+	}()
+	if err := f.markLogged(b.items); err != nil {
+		return nil, err
+	}
 	for _, it := range b.items {
 		if it.msg == nil || (it.action != actDeliver && it.action != actDuplicate) {
 			it.done = true
@@ -90,7 +106,8 @@ func (f *folderWorker) deliverBatch(ctx context.Context, b *batch, validity uint
 			return nil, err
 		}
 		if lastErr == nil && attempt == 1 && overlap != nil {
-			overlap.start(func() error { return f.commit(b, validity, attempt) })
+			releaseOnReturn = false
+			overlap.start(func() error { defer release(); return f.commit(b, validity, attempt) })
 			return b.loggedUIDs(), nil
 		}
 		if err := f.commit(b, validity, attempt); err != nil {
@@ -186,7 +203,6 @@ func (f *folderWorker) commit(b *batch, validity uint32, attempt int) error {
 		}
 	}
 	f.sup.metrics.addOutcomes(acct, delta, dups)
-	f.sendLateProvenance(b, validity)
 	if !b.targeted {
 		f.noteCursor(b.ackedThrough())
 	}
@@ -200,16 +216,6 @@ func (f *folderWorker) record(tx *store.Tx, it *item, prov sink.Provenance, now 
 	var err error
 	switch it.action {
 	case actDeliver:
-		e, _, gerr := tx.Ledger(it.key)
-		if gerr != nil {
-			return gerr
-		}
-		// Another mailbox delivered the same message at the same moment
-		// (both fetched it before either committed): the sink kept one
-		// activity by key; this copy still owes the CRM its provenance.
-		if e.Status == store.StatusDelivered && !hasCopyIn(e.Provenance, prov.Account, prov.Folder) {
-			it.lateProvenance = true
-		}
 		dl := store.Delivery{Copy: prov, Receipt: it.receipt, MessageID: it.messageID, ContentHash: it.hash,
 			Flags: systemFlags(it.flags), At: now}
 		if it.msg.Match != nil {
@@ -218,7 +224,6 @@ func (f *folderWorker) record(tx *store.Tx, it *item, prov sink.Provenance, now 
 		d, err = tx.Deliver(it.key, dl)
 		if errors.Is(err, store.ErrRefused) {
 			// Retracted meanwhile: it stays retracted; keep the copy.
-			it.lateProvenance = false
 			_, err = tx.AddProvenance(it.key, prov)
 		}
 	case actDuplicate:
@@ -255,29 +260,6 @@ func hasCopyIn(ps []sink.Provenance, account, folder string) bool {
 		}
 	}
 	return false
-}
-
-// sendLateProvenance sends the provenance events of copies that raced
-// another mailbox to the first delivery. Best effort: the ledger already
-// has the provenance; a failure is logged for the operator.
-func (f *folderWorker) sendLateProvenance(b *batch, validity uint32) {
-	var evs []*sink.Message
-	for _, it := range b.items {
-		if !it.lateProvenance {
-			continue
-		}
-		it.lateProvenance = false
-		evs = append(evs, &sink.Message{
-			Key: it.key + ":provenance:" + f.acct.cfg.ID + "/" + f.name, Event: sink.EventProvenance,
-			Provenance: []sink.Provenance{f.provenance(it.uid, validity)}, MessageID: it.messageID,
-		})
-	}
-	if len(evs) == 0 {
-		return
-	}
-	if err := f.deliverEvents(f.sup.hardCtx, evs); err != nil {
-		f.log.Warn("provenance update not delivered; the ledger has it", "count", len(evs), "error", err)
-	}
 }
 
 // commitOverlap runs one batch's commit in the background while the next

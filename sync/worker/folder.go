@@ -402,11 +402,23 @@ func (f *folderWorker) prepare(ctx context.Context, conn *imapconn.Conn, b *batc
 	if err := f.classify(ctx, b.items); err != nil {
 		return err
 	}
-	seen, err := f.alreadyLogged(b.items)
+	if err := f.markLogged(b.items); err != nil {
+		return err
+	}
+	return f.fetchBodies(ctx, conn, b.items)
+}
+
+// markLogged turns the items to deliver whose message the ledger already
+// has as delivered into copies: a copy in another mailbox or folder owes
+// the CRM one provenance event per (message, account, folder), keyed so a
+// retry is idempotent; a copy the ledger has in this folder (a re-scan)
+// owes nothing.
+func (f *folderWorker) markLogged(items []*item) error {
+	seen, err := f.alreadyLogged(items)
 	if err != nil {
 		return err
 	}
-	for _, it := range b.items {
+	for _, it := range items {
 		here, logged := seen[it.key]
 		if it.action != actDeliver || !logged {
 			continue
@@ -414,8 +426,6 @@ func (f *folderWorker) prepare(ctx context.Context, conn *imapconn.Conn, b *batc
 		msg := it.msg
 		it.action, it.needBody, it.msg = actDuplicate, false, nil
 		if !here {
-			// A copy in another mailbox or folder: one provenance event per
-			// (message, account, folder), keyed so a retry is idempotent.
 			it.msg = &sink.Message{
 				Key:       it.key + ":provenance:" + f.acct.cfg.ID + "/" + f.name,
 				Event:     sink.EventProvenance,
@@ -423,7 +433,7 @@ func (f *folderWorker) prepare(ctx context.Context, conn *imapconn.Conn, b *batc
 			}
 		}
 	}
-	return f.fetchBodies(ctx, conn, b.items)
+	return nil
 }
 
 func (f *folderWorker) provenance(uid, validity uint32) sink.Provenance {

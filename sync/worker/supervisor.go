@@ -52,6 +52,9 @@ type Supervisor struct {
 	metrics    *metrics
 	observer   func(Event)
 	auth       func(acct *config.Account) (imapconn.Authenticator, error)
+	// claims hold a message's key from its hand-off to the sink until its
+	// ledger commit, across every account (see claims).
+	claims claims
 
 	// hardCtx bounds deliveries in flight: a graceful stop cancels the
 	// workers' own context first (no new work) and this one only after the
