@@ -39,6 +39,8 @@ type folderWorker struct {
 	// lastPoll is STATUS after the last sync of a polled folder; nil
 	// forces the next poll to sync.
 	lastPoll *pollState
+
+	sinkWarn sinkWarner
 }
 
 func newFolderWorker(sup *Supervisor, acct *accountWorker, name, role string) *folderWorker {
@@ -340,13 +342,16 @@ func (f *folderWorker) catchUp(ctx context.Context, conn *imapconn.Conn, from, t
 	var deliverErr error
 	var logged []uint32
 	overlap := &commitOverlap{}
+deliver:
 	for b := range batches {
-		var uids []uint32
-		if uids, deliverErr = f.deliverBatch(ctx, b, validity, overlap); deliverErr != nil {
-			cancel()
-			break
+		for _, part := range b.splitCount(ackGroup) {
+			var uids []uint32
+			if uids, deliverErr = f.deliverBatch(ctx, part, validity, overlap); deliverErr != nil {
+				cancel()
+				break deliver
+			}
+			logged = append(logged, uids...)
 		}
-		logged = append(logged, uids...)
 	}
 	if err := overlap.wait(); deliverErr == nil {
 		deliverErr = err
