@@ -139,11 +139,40 @@ func (f *folderWorker) session(ctx context.Context, conn *imapconn.Conn, bo *bac
 }
 
 // idle holds IDLE until the server reports a change, the restart interval
-// passes or ctx ends. The read deadline covers the whole window, so a peer
-// that died silently is noticed at the latest when the window closes.
+// passes or ctx ends. Every sync.idle_check it ends the IDLE (DONE must be
+// answered within the command timeout) and sends NOOP: a connection the
+// network dropped without a FIN or RST is then noticed within idle_check +
+// command_timeout, instead of at the restart interval; TCP keepalive on
+// the socket covers a peer that stops answering altogether.
 func (f *folderWorker) idle(ctx context.Context, conn *imapconn.Conn) error {
-	window := f.sup.conf().Sync.IdleRestart
-	return conn.DoTimeout(ctx, "idle", window+f.sup.conf().Sync.CommandTimeout, func(c *imapclient.Client) error {
+	sc := f.sup.conf().Sync
+	restart := time.Now().Add(sc.IdleRestart)
+	for {
+		window := min(sc.IdleCheck, time.Until(restart))
+		woke, err := f.idleOnce(ctx, conn, window)
+		if err != nil {
+			return err
+		}
+		f.idleChecked()
+		if woke || ctx.Err() != nil || !time.Now().Before(restart) {
+			return nil
+		}
+		// NOOP also lets the server report changes it did not push.
+		if err := conn.Do(ctx, "noop", func(c *imapclient.Client) error { return c.Noop().Wait() }); err != nil {
+			return err
+		}
+		select {
+		case <-f.wake:
+			return nil
+		default:
+		}
+	}
+}
+
+// idleOnce holds one IDLE for up to window; woke reports that the folder
+// needs a sync (a change, an expunge grace ending, the connection closing).
+func (f *folderWorker) idleOnce(ctx context.Context, conn *imapconn.Conn, window time.Duration) (woke bool, err error) {
+	err = conn.DoTimeout(ctx, "idle", window+f.sup.conf().Sync.CommandTimeout, func(c *imapclient.Client) error {
 		cmd, err := c.Idle()
 		if err != nil {
 			return fmt.Errorf("idle: %w", err)
@@ -151,21 +180,26 @@ func (f *folderWorker) idle(ctx context.Context, conn *imapconn.Conn) error {
 		wait := window
 		if next := f.nextGoneDeadline(); !next.IsZero() {
 			// Wake when an expunged copy's grace ends, to settle it.
-			wait = min(wait, max(time.Until(next), 10*time.Millisecond))
+			if d := max(time.Until(next), 10*time.Millisecond); d < wait {
+				wait, woke = d, true
+			}
 		}
 		t := time.NewTimer(wait)
 		defer t.Stop()
 		select {
 		case <-f.wake:
+			woke = true
 		case <-t.C:
 		case <-ctx.Done():
 		case <-c.Closed():
+			woke = true
 		}
 		if err := cmd.Close(); err != nil {
 			return fmt.Errorf("idle done: %w", err)
 		}
 		return cmd.Wait()
 	})
+	return woke, err
 }
 
 func (f *folderWorker) waitPoll(ctx context.Context) bool {
