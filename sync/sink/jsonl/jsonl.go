@@ -57,6 +57,8 @@ type Sink struct {
 	broken  error // set when the file's state is unknown after a failed sync
 	scratch []byte
 	pending map[string]int64
+	// writeFile appends to f; tests replace it to fill the disk.
+	writeFile func([]byte) (int, error)
 }
 
 var (
@@ -87,6 +89,7 @@ func Open(cfg Config) (*Sink, error) {
 		return nil, fmt.Errorf("jsonl: %s: %w", cfg.Path, err)
 	}
 	s := &Sink{path: cfg.Path, f: f, pending: map[string]int64{}}
+	s.writeFile = f.Write
 	if err := s.load(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("jsonl: %s: %w", cfg.Path, err)
