@@ -23,9 +23,10 @@ type sinkWarner struct {
 }
 
 // numbers are the parts of an error message that change between attempts
-// of one fault (durations, offsets, counts), so "retry after 2s" and
-// "retry after 3s" are one kind.
-var numbers = regexp.MustCompile(`[0-9]+(\.[0-9]+)?(ms|µs|s|m|h)?`)
+// of one fault (durations, offsets, ports), so "retry after 2s" and
+// "retry after 3s" are one kind; a 3-digit HTTP status is kept, so a 500
+// and a 503 are two.
+var numbers = regexp.MustCompile(`[0-9]+(\.[0-9]+)?(ms|µs|s|m|h)\b|[0-9]{4,}`)
 
 func (w *sinkWarner) warn(log *slog.Logger, err error, attempt int, wait time.Duration, waitingUID uint32) {
 	if err == nil {
