@@ -70,6 +70,17 @@ type Sync struct {
 	DialConcurrency int `mapstructure:"dial_concurrency"`
 	// IdleRestart re-issues IDLE this often (RFC 9051 §6.3.13 asks for < 30 min).
 	IdleRestart time.Duration `mapstructure:"idle_restart"`
+	// IdleCheck ends IDLE (DONE, then NOOP) this often to prove the
+	// connection alive: a connection the network silently dropped is
+	// noticed within IdleCheck + CommandTimeout and re-dialled.
+	IdleCheck time.Duration `mapstructure:"idle_check"`
+	// StallThreshold: a folder that has made no progress for this long
+	// (waiting for the sink, reconnecting) makes /readyz answer 503.
+	StallThreshold time.Duration `mapstructure:"stall_threshold"`
+	// ParkAfter parks (dead-letters) a message that has failed transiently
+	// for this long while the sink accepted other messages, so one message
+	// cannot hold its folder.
+	ParkAfter time.Duration `mapstructure:"park_after"`
 	// PollInterval is how often folders without an IDLE connection are checked.
 	PollInterval time.Duration `mapstructure:"poll_interval"`
 	// RetryMin and RetryMax bound the exponential backoff for reconnects and
@@ -143,6 +154,9 @@ const (
 	// DefaultDialConcurrency: on loopback a dial, TLS handshake and login
 	// take a few ms of CPU, so 1,000 accounts connect in about a second.
 	DefaultDialConcurrency = 16
+	DefaultIdleCheck       = 60 * time.Second
+	DefaultStallThreshold  = 3 * time.Minute
+	DefaultParkAfter       = 10 * time.Minute
 )
 
 func setDefaults(v *viper.Viper) {
@@ -154,6 +168,9 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("sync.dial_concurrency", DefaultDialConcurrency)
 	v.SetDefault("sync.idle_restart", DefaultIdleRestart)
 	v.SetDefault("sync.poll_interval", DefaultPollInterval)
+	v.SetDefault("sync.idle_check", DefaultIdleCheck)
+	v.SetDefault("sync.stall_threshold", DefaultStallThreshold)
+	v.SetDefault("sync.park_after", DefaultParkAfter)
 	v.SetDefault("sync.retry_min", time.Second)
 	v.SetDefault("sync.retry_max", 5*time.Minute)
 	v.SetDefault("sync.auth_retry", 15*time.Minute)

@@ -49,7 +49,8 @@ func (c *Config) Validate() error {
 		v   time.Duration
 	}{{"command_timeout", s.CommandTimeout}, {"idle_restart", s.IdleRestart}, {"poll_interval", s.PollInterval},
 		{"retry_min", s.RetryMin}, {"retry_max", s.RetryMax}, {"auth_retry", s.AuthRetry}, {"shutdown_grace", s.ShutdownGrace},
-		{"expunge_grace", s.ExpungeGrace}} {
+		{"expunge_grace", s.ExpungeGrace}, {"idle_check", s.IdleCheck}, {"stall_threshold", s.StallThreshold},
+		{"park_after", s.ParkAfter}} {
 		if d.v <= 0 {
 			bad("sync."+d.key, "must be a positive duration such as 30s, not %s", d.v)
 		}

@@ -284,8 +284,10 @@ func (o *operations) stop() {
 	})
 }
 
-// readiness is /readyz: started, the state file answers, and at least one
-// account is not stopped by an authentication failure.
+// readiness is /readyz: started, the state file answers, no folder is
+// stalled (no progress beyond sync.stall_threshold: the sink failing, a
+// dead IDLE not re-dialled) and at least one account is not stopped by an
+// authentication failure.
 func (o *operations) readiness(deps operationsDeps) readyFunc {
 	return func() (bool, string) {
 		if !o.isStarted.Load() {
@@ -295,6 +297,13 @@ func (o *operations) readiness(deps operationsDeps) readyFunc {
 			return false, "state file: " + err.Error()
 		}
 		accts := deps.accounts()
+		for _, a := range accts {
+			for _, f := range a.Folders {
+				if f.Stalled != "" {
+					return false, a.Account + "/" + f.Folder + " stalled: " + f.Stalled
+				}
+			}
+		}
 		for _, a := range accts {
 			if a.State != worker.StateAuthFailed {
 				return true, ""

@@ -103,6 +103,14 @@ func TestOperations(t *testing.T) {
 	if code, body := get(t, base+"/readyz"); code != 200 || body != "ready\n" {
 		t.Errorf("/readyz once running = %d %q, want 200 ready", code, body)
 	}
+	accts.mu.Lock()
+	accts.v = []worker.AccountStatus{{Account: "sales", State: "running",
+		Folders: []worker.FolderStatus{{Folder: "INBOX", State: worker.StateSinkRetry, Stalled: "waiting for sink for 3m0s: 500"}}}}
+	accts.mu.Unlock()
+	if code, body := get(t, base+"/readyz"); code != 503 || !strings.Contains(body, "sales/INBOX stalled: waiting for sink") {
+		t.Errorf("/readyz with a folder stalled on the sink = %d %q, want 503 naming it", code, body)
+	}
+	accts.set(worker.StateIdle)
 
 	code, body := get(t, base+"/metrics")
 	if code != 200 {

@@ -32,7 +32,7 @@ use it after restoring a mailbox or changing the matcher rules.`,
 	}
 	flags.add(cmd)
 	cmd.Flags().StringVarP(&account, "account", "a", "", "account id (required)")
-	cmd.Flags().StringVarP(&folder, "folder", "f", "", "folder name as status shows it (required)")
+	cmd.Flags().StringVarP(&folder, "folder", "f", "", "folder name or role, as in the folders list (required)")
 	cmd.MarkFlagRequired("account")
 	cmd.MarkFlagRequired("folder")
 	return cmd

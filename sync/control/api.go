@@ -91,6 +91,12 @@ type FolderStatus struct {
 	// WriteBack says whether the logged keyword can be stored here
 	// ("off: PERMANENTFLAGS has no \*" when the server refuses keywords).
 	WriteBack string `json:"write_back,omitempty"`
+	// StalledSince is when the folder stopped making progress (sink
+	// failing, reconnecting); Stalled says why once that exceeds
+	// sync.stall_threshold, and /readyz then answers 503.
+	StalledSince  time.Time `json:"stalled_since,omitzero"`
+	Stalled       string    `json:"stalled,omitempty"`
+	IdleCheckedAt time.Time `json:"idle_checked_at,omitzero"`
 }
 
 // ReloadResult says what a reload changed.

@@ -122,7 +122,8 @@ func (o Options) withDefaults() Options {
 		d := &net.Dialer{
 			// Dead peers are otherwise noticed only when a command
 			// times out; keepalive also finds them during IDLE.
-			KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 15 * time.Second, Count: 4},
+			// A peer that stops answering is dropped after ~30 s.
+			KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 15 * time.Second, Interval: 5 * time.Second, Count: 3},
 		}
 		o.dial = d.DialContext
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	stdsync "sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +36,10 @@ type accountWorker struct {
 	// slot (status shows it).
 	dialWaiting atomic.Int32
 
+	// resolved is closed once folders is set (the folders list resolved
+	// on the server), so a command right after a start can wait for it.
+	resolved chan struct{}
+
 	mu          stdsync.Mutex
 	folders     []*folderWorker
 	conns       int
@@ -59,7 +64,7 @@ func (a *accountWorker) isPaused() bool {
 func newAccountWorker(sup *Supervisor, cfg config.Account) *accountWorker {
 	policy := cfg.Matcher
 	return &accountWorker{sup: sup, cfg: cfg, log: sup.log.With("account", cfg.ID), policy: &policy,
-		slots: make(chan struct{}, cfg.MaxConnections)}
+		slots: make(chan struct{}, cfg.MaxConnections), resolved: make(chan struct{})}
 }
 
 // start resolves the folders and starts one goroutine per IDLE folder plus
@@ -88,6 +93,7 @@ func (a *accountWorker) run(ctx context.Context) {
 	a.mu.Lock()
 	a.folders = folders
 	a.mu.Unlock()
+	close(a.resolved)
 	idleSlots := a.cfg.MaxConnections
 	if len(folders) > idleSlots {
 		idleSlots-- // one connection polls the rest
@@ -304,6 +310,53 @@ func (a *accountWorker) folder(name string) *folderWorker {
 		}
 	}
 	return nil
+}
+
+// syncedFolder finds the synced folder a command names, the way the
+// folders list does: a role (inbox, sent, archive, all) or a mailbox name
+// (INBOX in any case). nil if no synced folder answers to entry.
+func (a *accountWorker) syncedFolder(entry string) *folderWorker {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, f := range a.folders {
+		if f.name == entry || (f.role != "" && f.role == entry) ||
+			(strings.EqualFold(entry, "INBOX") && strings.EqualFold(f.name, "INBOX")) {
+			return f
+		}
+	}
+	return nil
+}
+
+// waitResolved waits up to d for the folders list to be resolved; it
+// reports whether it was.
+func (a *accountWorker) waitResolved(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-a.resolved:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// resolveFolder maps a command's folder argument to a mailbox name and its
+// role: a synced folder first (no round trip), else ResolveFolder over
+// the server's LIST on conn, so roles and names mean the same in every
+// command as in the folders list.
+func (a *accountWorker) resolveFolder(ctx context.Context, conn *imapconn.Conn, entry string) (name, role string, err error) {
+	if f := a.syncedFolder(entry); f != nil {
+		return f.name, f.role, nil
+	}
+	boxes, err := ListMailboxes(ctx, conn)
+	if err != nil {
+		return "", "", fmt.Errorf("list: %w", err)
+	}
+	name, role, err = ResolveFolder(entry, boxes)
+	if err != nil {
+		return "", "", missingFolder{err}
+	}
+	return name, role, nil
 }
 
 // waitAuthGate blocks while the account is in the auth-failed state, so a

@@ -53,6 +53,14 @@ func (s *Supervisor) StartBackfill(req BackfillRequest) (store.BackfillJob, erro
 	if req.Folder == "" {
 		return store.BackfillJob{}, errors.New("backfill: folder is empty")
 	}
+	if a := s.account(req.Account); a != nil {
+		// A synced folder resolves now, so the job shows its mailbox name
+		// from the start; any other entry is resolved on the server when
+		// the job runs.
+		if f := a.syncedFolder(req.Folder); f != nil {
+			req.Folder = f.name
+		}
+	}
 	job := store.BackfillJob{
 		Account: req.Account, Folder: req.Folder, Since: req.Since, Until: req.Until,
 		DryRun: req.DryRun, Rate: req.Rate, NewestFirst: !req.OldestFirst,
@@ -200,6 +208,13 @@ func (bf *backfill) run(ctx context.Context) {
 
 var errFolderMissing = errors.New("folder not found")
 
+// missingFolder is a folder argument the server has no folder for; it
+// reads as ResolveFolder's explanation and matches errFolderMissing.
+type missingFolder struct{ error }
+
+func (m missingFolder) Unwrap() error        { return m.error }
+func (m missingFolder) Is(target error) bool { return target == errFolderMissing }
+
 // attempt runs the job on one connection until it ends or fails.
 func (bf *backfill) attempt(ctx context.Context, acct *accountWorker) error {
 	s := bf.sup
@@ -208,10 +223,17 @@ func (bf *backfill) attempt(ctx context.Context, acct *accountWorker) error {
 		return err
 	}
 	defer conn.Close()
-	f := acct.folder(bf.job.Folder)
+	name, role, err := acct.resolveFolder(ctx, conn, bf.job.Folder)
+	if err != nil {
+		return err
+	}
+	if name != bf.job.Folder {
+		bf.update(func(j *store.BackfillJob) { j.Folder = name })
+	}
+	f := acct.folder(name)
 	synced := f != nil
 	if f == nil {
-		f = newFolderWorker(s, acct, bf.job.Folder, "")
+		f = newFolderWorker(s, acct, name, role)
 	}
 	var sel *imap.SelectData
 	err = conn.Do(ctx, "select", func(c *imapclient.Client) error {

@@ -45,9 +45,10 @@ type item struct {
 	receipt  sink.Receipt
 	err      error
 	isLogged bool // written to the store
-	// lateProvenance: delivered concurrently with another mailbox's copy;
-	// a provenance event is owed after the commit.
-	lateProvenance bool
+	// lastSent and singledOut (the first failed attempt during which the
+	// sink took other messages) decide when a message that keeps failing
+	// is parked (see parkStuck).
+	lastSent, singledOut time.Time
 }
 
 func (it *item) recorded() bool { return it.isLogged }
@@ -111,4 +112,53 @@ func (b *batch) loggedUIDs() []uint32 {
 		}
 	}
 	return out
+}
+
+// deliverKeys are the message keys the batch will deliver as new
+// activities, for the delivery claim.
+func (b *batch) deliverKeys() []string {
+	var keys []string
+	for _, it := range b.items {
+		if it.action == actDeliver && !it.done && it.key != "" {
+			keys = append(keys, it.key)
+		}
+	}
+	return keys
+}
+
+// pending are the items the sink has not acknowledged yet.
+func (b *batch) pending() []*item {
+	var out []*item
+	for _, it := range b.items {
+		if !it.done {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// ackGroup is how many messages go to the sink between two commits: a
+// crash re-sends at most what was in flight (this group and the one being
+// committed), not a whole fetch batch.
+const ackGroup = 50
+
+// splitCount cuts b into consecutive batches of at most n items that
+// together cover b's UID range exactly.
+func (b *batch) splitCount(n int) []*batch {
+	if len(b.items) <= n {
+		return []*batch{b}
+	}
+	var parts []*batch
+	for start := 0; start < len(b.items); start += n {
+		end := min(start+n, len(b.items))
+		p := &batch{from: b.items[start].uid, to: b.to, items: b.items[start:end], fetched: b.fetched, targeted: b.targeted}
+		if start == 0 {
+			p.from = b.from
+		}
+		if end < len(b.items) {
+			p.to = b.items[end].uid - 1
+		}
+		parts = append(parts, p)
+	}
+	return parts
 }

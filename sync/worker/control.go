@@ -66,10 +66,15 @@ func (s *Supervisor) Resync(id, folder string) error {
 	if a == nil {
 		return fmt.Errorf("%w: %s", ErrUnknownAccount, id)
 	}
-	f := a.folder(folder)
+	// Just started or resumed: the folders list is resolved on the server.
+	if !a.isPaused() {
+		a.waitResolved(s.conf().Sync.CommandTimeout)
+	}
+	f := a.syncedFolder(folder)
 	if f == nil {
 		return fmt.Errorf("%w: %s has no synced folder %q", ErrUnknownFolder, id, folder)
 	}
+	folder = f.name
 	wasPaused := a.isPaused()
 	if !wasPaused {
 		if err := s.Pause(id); err != nil {

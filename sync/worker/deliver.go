@@ -1,9 +1,11 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	stdsync "sync"
 	"time"
 
 	"github.com/mailsync/mailsync/store"
@@ -13,10 +15,13 @@ import (
 // deliverBatch hands the batch's messages to the sink and records the
 // outcome. It returns only when every item is done (delivered, parked or
 // not to be delivered) or ctx ends: while the sink fails transiently it
-// waits and retries, and the cursor stays below the first unacknowledged
-// UID. Every round commits what was acknowledged in one transaction, so a
-// crash re-delivers at most the round in flight, which the sink dedupes by
-// key.
+// retries (each message on its own, so one failure cannot stop the
+// others; the backoff grows only while nothing is accepted) and the cursor
+// stays below the first unacknowledged UID; a message that keeps failing
+// while others go through is parked after sync.park_after. Every round
+// commits what was acknowledged in one transaction, and callers hand it at
+// most ackGroup messages, so a crash re-delivers at most the group in
+// flight (plus the one being committed), which the sink dedupes by key.
 //
 // It returns the UIDs now in the CRM, for the logged-keyword write-back,
 // which the caller does once per catch-up rather than once per batch: on
@@ -28,6 +33,22 @@ import (
 // order (each waits for the previous), and the caller must call
 // overlap.wait before it uses the cursor or returns.
 func (f *folderWorker) deliverBatch(ctx context.Context, b *batch, validity uint32, overlap *commitOverlap) ([]uint32, error) {
+	// Claim the messages this batch delivers (see claims) and look at the
+	// ledger again once they are ours: another mailbox may have delivered
+	// one since it was classified. The claim is held until the commit.
+	release, err := f.sup.claims.acquire(ctx, b.deliverKeys())
+	if err != nil {
+		return nil, err
+	}
+	releaseOnReturn := true
+	defer func() {
+		if releaseOnReturn {
+			release()
+		}
+	}()
+	if err := f.markLogged(b.items); err != nil {
+		return nil, err
+	}
 	for _, it := range b.items {
 		if it.msg == nil || (it.action != actDeliver && it.action != actDuplicate) {
 			it.done = true
@@ -35,39 +56,36 @@ func (f *folderWorker) deliverBatch(ctx context.Context, b *batch, validity uint
 			it.msg.Provenance = []sink.Provenance{f.provenance(it.uid, validity)}
 		}
 	}
-	bo := backoff{min: f.sup.conf().Sync.RetryMin, max: f.sup.conf().Sync.RetryMax}
+	sc := f.sup.conf().Sync
+	bo := backoff{min: sc.RetryMin, max: sc.RetryMax}
 	failing := false
 	for attempt := 1; ; attempt++ {
-		var pending []*item
-		for _, it := range b.items {
-			if !it.done {
-				pending = append(pending, it)
-			}
-		}
-		var wait time.Duration
-		var lastErr error
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		pending := b.pending()
+		var wait time.Duration
+		var lastErr error
+		progress := 0
 		if len(pending) > 0 {
-			msgs := make([]*sink.Message, len(pending))
-			for i, it := range pending {
-				msgs[i] = it.msg
-			}
-			start := time.Now()
 			// Once handed to the sink, a batch runs to its commit unless the
 			// stop grace runs out (hardCtx), so a graceful stop does not
-			// throw away work the CRM already has.
-			results := f.sup.sink.Deliver(f.sup.hardCtx, msgs)
-			f.sup.metrics.observeSink(f.acct.cfg.ID, time.Since(start), len(msgs))
+			// throw away work the CRM already has. A retry sends each
+			// message on its own, so one that fails cannot stop the others
+			// (a sink may give up on the rest of a batch after a failure).
+			sent := time.Now()
+			results := f.send(pending, attempt)
 			if err := f.sup.hardCtx.Err(); err != nil {
 				return nil, err
 			}
+			now := time.Now()
+			accepted := false
 			for i, r := range results {
 				it := pending[i]
 				switch {
 				case r.Err == nil:
-					it.done, it.receipt = true, r.Receipt
+					it.done, it.receipt, it.err = true, r.Receipt, nil
+					accepted = true
 				case sink.IsPermanent(r.Err) && it.action == actDuplicate:
 					// The activity exists; a refused provenance update is
 					// logged, not parked.
@@ -82,7 +100,14 @@ func (f *folderWorker) deliverBatch(ctx context.Context, b *batch, validity uint
 						wait = d
 					}
 				}
+				if it.done {
+					progress++
+				}
 			}
+			if accepted {
+				f.sup.sinkAccepted(now)
+			}
+			progress += f.parkStuck(pending, sent, now)
 		}
 		// The previous batch's commit must land first: the cursor only
 		// moves in order.
@@ -90,32 +115,142 @@ func (f *folderWorker) deliverBatch(ctx context.Context, b *batch, validity uint
 			return nil, err
 		}
 		if lastErr == nil && attempt == 1 && overlap != nil {
-			overlap.start(func() error { return f.commit(b, validity, attempt) })
+			releaseOnReturn = false
+			overlap.start(func() error { defer release(); return f.commit(b, validity, attempt) })
 			return b.loggedUIDs(), nil
 		}
 		if err := f.commit(b, validity, attempt); err != nil {
 			return nil, err
 		}
-		if lastErr == nil {
+		if progress > 0 {
+			f.progressed()
+		}
+		if len(b.pending()) == 0 {
 			if failing {
 				f.log.Info("sink recovered", "attempts", attempt)
+				f.sinkWarn.reset()
 			}
 			return b.loggedUIDs(), nil
 		}
-		if d := bo.next(); d > wait {
+		if progress > 0 {
+			// Every attempt that moves on proves the sink works: only a
+			// sink that takes nothing earns a growing wait.
+			bo.reset()
+		} else if d := bo.next(); d > wait {
 			wait = d
 		}
-		if !failing || attempt%10 == 0 {
-			f.log.Warn("sink unavailable; holding the cursor and retrying",
-				"error", lastErr, "consecutive_errors", attempt, "retry_in", wait.Round(time.Millisecond),
-				"waiting_uid", b.ackedThrough()+1)
-		}
+		f.sinkWarn.warn(f.log, lastErr, attempt, wait, b.ackedThrough()+1)
 		failing = true
 		f.setState(StateSinkRetry, lastErr)
+		f.setConsecutive(bo.attempt)
 		if !sleep(ctx, wait) {
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// send hands items to the sink: on the first attempt in one call, on a
+// retry one call per message, a few at a time.
+func (f *folderWorker) send(items []*item, attempt int) []sink.Result {
+	individually := attempt > 1
+	start := time.Now()
+	defer func() { f.sup.metrics.observeSink(f.acct.cfg.ID, time.Since(start), len(items)) }()
+	if !individually || len(items) == 1 {
+		msgs := make([]*sink.Message, len(items))
+		for i, it := range items {
+			msgs[i] = it.msg
+		}
+		return f.sup.sink.Deliver(f.sup.hardCtx, msgs)
+	}
+	results := make([]sink.Result, len(items))
+	one := func(i int) {
+		r := f.sup.sink.Deliver(f.sup.hardCtx, []*sink.Message{items[i].msg})
+		if len(r) == 1 {
+			results[i] = r[0]
+		} else {
+			results[i].Err = fmt.Errorf("sink returned %d results for 1 message", len(r))
+		}
+	}
+	// One message probes the sink alone: if it still fails, or asks to
+	// wait (Retry-After), the others are not sent this round. The probe
+	// rotates, so a message that always fails cannot hide a working sink.
+	probe := attempt % len(items)
+	one(probe)
+	if err := results[probe].Err; err != nil && !sink.IsPermanent(err) {
+		for i := range items {
+			if i != probe {
+				results[i].Err = fmt.Errorf("not sent after a failed retry: %w", err)
+			}
+		}
+		return results
+	}
+	sem := make(chan struct{}, retryConcurrency)
+	var wg stdsync.WaitGroup
+	var mu stdsync.Mutex
+	var stop error
+	for i := range items {
+		if i == probe {
+			continue
+		}
+		sem <- struct{}{}
+		mu.Lock()
+		halt := stop
+		mu.Unlock()
+		if halt != nil || f.sup.hardCtx.Err() != nil {
+			<-sem
+			results[i].Err = cmp.Or(halt, f.sup.hardCtx.Err())
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			one(i)
+			if _, ok := sink.RetryAfter(results[i].Err); ok {
+				mu.Lock()
+				stop = fmt.Errorf("not sent: the sink asked to wait: %w", results[i].Err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+// retryConcurrency bounds the single-message deliveries of a retry.
+const retryConcurrency = 4
+
+// parkStuck parks the items that have failed transiently for longer than
+// sync.park_after while the sink accepted other messages: the fault is
+// theirs, not the sink's, and they must not hold the folder. The time
+// counts from the first attempt during which the sink took something else
+// (from any folder), so a sink that takes nothing parks nothing (the
+// cursor waits for it) and an outage does not count against a message
+// once the sink is back. It returns how many it parked.
+func (f *folderWorker) parkStuck(items []*item, sent, now time.Time) int {
+	after := f.sup.conf().Sync.ParkAfter
+	n := 0
+	for _, it := range items {
+		if it.done {
+			continue
+		}
+		since := it.lastSent
+		if since.IsZero() {
+			since = sent
+		}
+		it.lastSent = sent
+		if it.singledOut.IsZero() && f.sup.sinkAcceptedSince(since) {
+			it.singledOut = now
+		}
+		if it.singledOut.IsZero() || now.Sub(it.singledOut) < after {
+			continue
+		}
+		it.done, it.action = true, actDeadLetter
+		it.reason = fmt.Sprintf("sink kept failing for %s while it accepted other messages: %v",
+			now.Sub(it.singledOut).Round(time.Second), it.err)
+		n++
+	}
+	return n
 }
 
 // commit records, in one transaction, every item that is done and not yet
@@ -186,7 +321,6 @@ func (f *folderWorker) commit(b *batch, validity uint32, attempt int) error {
 		}
 	}
 	f.sup.metrics.addOutcomes(acct, delta, dups)
-	f.sendLateProvenance(b, validity)
 	if !b.targeted {
 		f.noteCursor(b.ackedThrough())
 	}
@@ -200,16 +334,6 @@ func (f *folderWorker) record(tx *store.Tx, it *item, prov sink.Provenance, now 
 	var err error
 	switch it.action {
 	case actDeliver:
-		e, _, gerr := tx.Ledger(it.key)
-		if gerr != nil {
-			return gerr
-		}
-		// Another mailbox delivered the same message at the same moment
-		// (both fetched it before either committed): the sink kept one
-		// activity by key; this copy still owes the CRM its provenance.
-		if e.Status == store.StatusDelivered && !hasCopyIn(e.Provenance, prov.Account, prov.Folder) {
-			it.lateProvenance = true
-		}
 		dl := store.Delivery{Copy: prov, Receipt: it.receipt, MessageID: it.messageID, ContentHash: it.hash,
 			Flags: systemFlags(it.flags), At: now}
 		if it.msg.Match != nil {
@@ -218,7 +342,6 @@ func (f *folderWorker) record(tx *store.Tx, it *item, prov sink.Provenance, now 
 		d, err = tx.Deliver(it.key, dl)
 		if errors.Is(err, store.ErrRefused) {
 			// Retracted meanwhile: it stays retracted; keep the copy.
-			it.lateProvenance = false
 			_, err = tx.AddProvenance(it.key, prov)
 		}
 	case actDuplicate:
@@ -255,29 +378,6 @@ func hasCopyIn(ps []sink.Provenance, account, folder string) bool {
 		}
 	}
 	return false
-}
-
-// sendLateProvenance sends the provenance events of copies that raced
-// another mailbox to the first delivery. Best effort: the ledger already
-// has the provenance; a failure is logged for the operator.
-func (f *folderWorker) sendLateProvenance(b *batch, validity uint32) {
-	var evs []*sink.Message
-	for _, it := range b.items {
-		if !it.lateProvenance {
-			continue
-		}
-		it.lateProvenance = false
-		evs = append(evs, &sink.Message{
-			Key: it.key + ":provenance:" + f.acct.cfg.ID + "/" + f.name, Event: sink.EventProvenance,
-			Provenance: []sink.Provenance{f.provenance(it.uid, validity)}, MessageID: it.messageID,
-		})
-	}
-	if len(evs) == 0 {
-		return
-	}
-	if err := f.deliverEvents(f.sup.hardCtx, evs); err != nil {
-		f.log.Warn("provenance update not delivered; the ledger has it", "count", len(evs), "error", err)
-	}
 }
 
 // commitOverlap runs one batch's commit in the background while the next

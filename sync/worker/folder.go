@@ -40,6 +40,8 @@ type folderWorker struct {
 	// lastPoll is STATUS after the last sync of a polled folder; nil
 	// forces the next poll to sync.
 	lastPoll *pollState
+
+	sinkWarn sinkWarner
 }
 
 func newFolderWorker(sup *Supervisor, acct *accountWorker, name, role string) *folderWorker {
@@ -155,13 +157,42 @@ func (f *folderWorker) session(ctx context.Context, conn *imapconn.Conn, bo *bac
 }
 
 // idle holds IDLE until the server reports a change, the restart interval
-// passes or ctx ends. The read deadline covers the whole window, so a peer
-// that died silently is noticed at the latest when the window closes.
+// passes or ctx ends. Every sync.idle_check it ends the IDLE (DONE must be
+// answered within the command timeout) and sends NOOP: a connection the
+// network dropped without a FIN or RST is then noticed within idle_check +
+// command_timeout, instead of at the restart interval; TCP keepalive on
+// the socket covers a peer that stops answering altogether.
 func (f *folderWorker) idle(ctx context.Context, conn *imapconn.Conn) error {
-	window := f.sup.conf().Sync.IdleRestart
+	sc := f.sup.conf().Sync
+	restart := time.Now().Add(sc.IdleRestart)
+	for {
+		window := min(sc.IdleCheck, time.Until(restart))
+		woke, err := f.idleOnce(ctx, conn, window)
+		if err != nil {
+			return err
+		}
+		f.idleChecked()
+		if woke || ctx.Err() != nil || !time.Now().Before(restart) {
+			return nil
+		}
+		// NOOP also lets the server report changes it did not push.
+		if err := conn.Do(ctx, "noop", func(c *imapclient.Client) error { return c.Noop().Wait() }); err != nil {
+			return err
+		}
+		select {
+		case <-f.wake:
+			return nil
+		default:
+		}
+	}
+}
+
+// idleOnce holds one IDLE for up to window; woke reports that the folder
+// needs a sync (a change, an expunge grace ending, the connection closing).
+func (f *folderWorker) idleOnce(ctx context.Context, conn *imapconn.Conn, window time.Duration) (woke bool, err error) {
 	// Bound by hardCtx, not ctx: a stop ends IDLE with DONE (the select
 	// below) rather than by dropping the connection, so LOGOUT can follow.
-	return conn.DoTimeout(f.sup.hardCtx, "idle", window+f.sup.conf().Sync.CommandTimeout, func(c *imapclient.Client) error {
+	err = conn.DoTimeout(f.sup.hardCtx, "idle", window+f.sup.conf().Sync.CommandTimeout, func(c *imapclient.Client) error {
 		cmd, err := c.Idle()
 		if err != nil {
 			return fmt.Errorf("idle: %w", err)
@@ -169,21 +200,26 @@ func (f *folderWorker) idle(ctx context.Context, conn *imapconn.Conn) error {
 		wait := window
 		if next := f.nextGoneDeadline(); !next.IsZero() {
 			// Wake when an expunged copy's grace ends, to settle it.
-			wait = min(wait, max(time.Until(next), 10*time.Millisecond))
+			if d := max(time.Until(next), 10*time.Millisecond); d < wait {
+				wait, woke = d, true
+			}
 		}
 		t := time.NewTimer(wait)
 		defer t.Stop()
 		select {
 		case <-f.wake:
+			woke = true
 		case <-t.C:
 		case <-ctx.Done():
 		case <-c.Closed():
+			woke = true
 		}
 		if err := cmd.Close(); err != nil {
 			return fmt.Errorf("idle done: %w", err)
 		}
 		return cmd.Wait()
 	})
+	return woke, err
 }
 
 func (f *folderWorker) waitPoll(ctx context.Context) bool {
@@ -371,13 +407,16 @@ func (f *folderWorker) catchUp(ctx context.Context, conn *imapconn.Conn, from, t
 	var deliverErr error
 	var logged []uint32
 	overlap := &commitOverlap{}
+deliver:
 	for b := range batches {
-		var uids []uint32
-		if uids, deliverErr = f.deliverBatch(ctx, b, validity, overlap); deliverErr != nil {
-			cancel()
-			break
+		for _, part := range b.splitCount(ackGroup) {
+			var uids []uint32
+			if uids, deliverErr = f.deliverBatch(ctx, part, validity, overlap); deliverErr != nil {
+				cancel()
+				break deliver
+			}
+			logged = append(logged, uids...)
 		}
-		logged = append(logged, uids...)
 	}
 	if err := overlap.wait(); deliverErr == nil {
 		deliverErr = err
@@ -435,11 +474,23 @@ func (f *folderWorker) prepare(ctx context.Context, conn *imapconn.Conn, b *batc
 		return err
 	}
 	f.sup.metrics.stage("parse_match", start)
-	seen, err := f.alreadyLogged(b.items)
+	if err := f.markLogged(b.items); err != nil {
+		return err
+	}
+	return f.fetchBodies(ctx, conn, b.items)
+}
+
+// markLogged turns the items to deliver whose message the ledger already
+// has as delivered into copies: a copy in another mailbox or folder owes
+// the CRM one provenance event per (message, account, folder), keyed so a
+// retry is idempotent; a copy the ledger has in this folder (a re-scan)
+// owes nothing.
+func (f *folderWorker) markLogged(items []*item) error {
+	seen, err := f.alreadyLogged(items)
 	if err != nil {
 		return err
 	}
-	for _, it := range b.items {
+	for _, it := range items {
 		here, logged := seen[it.key]
 		if it.action != actDeliver || !logged {
 			continue
@@ -447,8 +498,6 @@ func (f *folderWorker) prepare(ctx context.Context, conn *imapconn.Conn, b *batc
 		msg := it.msg
 		it.action, it.needBody, it.msg = actDuplicate, false, nil
 		if !here {
-			// A copy in another mailbox or folder: one provenance event per
-			// (message, account, folder), keyed so a retry is idempotent.
 			it.msg = &sink.Message{
 				Key:       it.key + ":provenance:" + f.acct.cfg.ID + "/" + f.name,
 				Event:     sink.EventProvenance,
@@ -456,7 +505,7 @@ func (f *folderWorker) prepare(ctx context.Context, conn *imapconn.Conn, b *batc
 			}
 		}
 	}
-	return f.fetchBodies(ctx, conn, b.items)
+	return nil
 }
 
 // encodeAhead is the pipeline's middle stage: it lets a sink that can

@@ -23,6 +23,15 @@ func TestFoldersBeyondTheBudgetArePolled(t *testing.T) {
 	srv.Append(t, dovecottest.DefaultUser, "Sent", g[0])
 	srv.Append(t, dovecottest.DefaultUser, "Archive", g[1])
 	waitFor(t, 20*time.Second, "polled deliveries", func() bool { return len(r.jsonlKeys()) == 5 })
+	// The sink has the lines before the commit and the state change.
+	waitFor(t, 5*time.Second, "every folder back to polling", func() bool {
+		for _, f := range r.sup.Status()[0].Folders {
+			if f.State != "polling" {
+				return false
+			}
+		}
+		return true
+	})
 	st := r.sup.Status()[0]
 	r.stop()
 	if st.Connections != 1 {

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -37,6 +38,16 @@ type FolderStatus struct {
 	// WriteBack is "on", or "off: <reason>" when the logged keyword cannot
 	// be stored in this folder.
 	WriteBack string `json:"write_back,omitempty"`
+	// StalledSince is when the folder last stopped making progress
+	// (waiting for the sink, reconnecting); zero while it works.
+	StalledSince time.Time `json:"stalled_since,omitzero"`
+	// IdleCheckedAt is when the IDLE connection last proved alive (DONE
+	// answered), so a dead IDLE cannot pass for a quiet folder.
+	IdleCheckedAt time.Time `json:"idle_checked_at,omitzero"`
+	// Stalled says why the folder counts as stalled (no progress for
+	// longer than sync.stall_threshold, or an IDLE check overdue); /readyz
+	// answers 503 while any folder is.
+	Stalled string `json:"stalled,omitempty"`
 }
 
 // AccountStatus is a point-in-time view of one account.
@@ -62,6 +73,41 @@ func (f *folderWorker) setState(state string, err error) {
 	if err == nil && state == StateIdle {
 		f.status.ConsecutiveErrors = 0
 	}
+	if err != nil {
+		// The error that keeps the folder in this state is what status
+		// shows, whether it came from IMAP or from the sink.
+		f.status.LastError, f.status.LastErrorAt = err.Error(), time.Now()
+	}
+	switch state {
+	case StateBackoff, StateSinkRetry, StateConnecting:
+		if f.status.StalledSince.IsZero() {
+			f.status.StalledSince = time.Now()
+		}
+	default:
+		f.status.StalledSince = time.Time{}
+	}
+}
+
+// progressed notes that the folder moved on (the sink took something):
+// whatever state it is in, it is not stalled since before now.
+func (f *folderWorker) progressed() {
+	f.mu.Lock()
+	if !f.status.StalledSince.IsZero() {
+		f.status.StalledSince = time.Now()
+	}
+	f.mu.Unlock()
+}
+
+func (f *folderWorker) setConsecutive(n int) {
+	f.mu.Lock()
+	f.status.ConsecutiveErrors = n
+	f.mu.Unlock()
+}
+
+func (f *folderWorker) idleChecked() {
+	f.mu.Lock()
+	f.status.IdleCheckedAt = time.Now()
+	f.mu.Unlock()
 }
 
 func (f *folderWorker) fail(err error) {
@@ -90,6 +136,20 @@ func (f *folderWorker) noteCursor(uid uint32) {
 
 func (f *folderWorker) snapshot() FolderStatus {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.status
+	st := f.status
+	f.mu.Unlock()
+	sc := f.sup.conf().Sync
+	now := time.Now()
+	switch {
+	case !st.StalledSince.IsZero() && now.Sub(st.StalledSince) >= sc.StallThreshold:
+		st.Stalled = fmt.Sprintf("%s for %s", st.State, now.Sub(st.StalledSince).Round(time.Second))
+		if st.LastError != "" {
+			st.Stalled += ": " + st.LastError
+		}
+	case st.State == StateIdle && !st.IdleCheckedAt.IsZero() &&
+		now.Sub(st.IdleCheckedAt) > sc.IdleCheck+sc.CommandTimeout+sc.StallThreshold:
+		// The check itself is overdue: the worker is wedged somewhere.
+		st.Stalled = fmt.Sprintf("IDLE not confirmed alive for %s", now.Sub(st.IdleCheckedAt).Round(time.Second))
+	}
+	return st
 }

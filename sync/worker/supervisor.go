@@ -59,6 +59,13 @@ type Supervisor struct {
 	metrics    *metrics
 	observer   func(Event)
 	auth       func(acct *config.Account) (imapconn.Authenticator, error)
+	// claims hold a message's key from its hand-off to the sink until its
+	// ledger commit, across every account (see claims).
+	claims claims
+	// lastAccepted is when the sink last acknowledged a message (Unix
+	// nanoseconds), from any folder: a message failing alone while this
+	// moves is parked (sync.park_after).
+	lastAccepted atomic.Int64
 
 	// hardCtx bounds deliveries in flight: a graceful stop cancels the
 	// workers' own context first (no new work) and this one only after the
@@ -291,4 +298,12 @@ func (s *Supervisor) bodyTimeout(items []*item) time.Duration {
 	}
 	// Assume a floor of 1 MB/s.
 	return s.conf().Sync.CommandTimeout + time.Duration(n/(1<<20))*time.Second
+}
+
+func (s *Supervisor) sinkAccepted(at time.Time) { s.lastAccepted.Store(at.UnixNano()) }
+
+// sinkAcceptedSince reports whether the sink acknowledged any message
+// after t.
+func (s *Supervisor) sinkAcceptedSince(t time.Time) bool {
+	return s.lastAccepted.Load() > t.UnixNano()
 }

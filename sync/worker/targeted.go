@@ -38,11 +38,15 @@ func (f *folderWorker) processUIDs(ctx context.Context, conn *imapconn.Conn, val
 			if err := f.prepare(ctx, conn, part); err != nil {
 				return err
 			}
-			logged, err := f.deliverBatch(ctx, part, validity, nil)
-			if err != nil {
-				return err
+			// Each group is committed on its own (a crash re-sends at most
+			// one); the job's position moves once the whole part is in.
+			for _, group := range part.splitCount(ackGroup) {
+				logged, err := f.deliverBatch(ctx, group, validity, nil)
+				if err != nil {
+					return err
+				}
+				f.storeLogged(ctx, conn, logged, true)
 			}
-			f.storeLogged(ctx, conn, logged, true)
 			done(part)
 		}
 	}

@@ -1,6 +1,7 @@
 package jsonl
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -145,23 +146,36 @@ func (s *Sink) commit(group []*request) {
 		s.scratch = out
 	}
 
-	if err := s.write(out); err != nil {
+	base := s.size
+	written, err := s.write(out)
+	if err != nil {
+		// What fits is kept (a full disk takes a prefix of the group):
+		// those lines are acknowledged, the rest fail and are retried.
 		for _, r := range group {
 			for i, m := range r.ms {
-				if _, ok := s.pending[m.Key]; ok && r.res[i].Err == nil {
+				if off, ok := s.pending[m.Key]; ok && off >= base+written && r.res[i].Err == nil {
 					r.res[i] = sink.Result{Err: err}
 				}
 			}
 		}
-		return
 	}
 	for k, off := range s.pending {
-		s.keys[k] = off
+		if off < base+written {
+			s.keys[k] = off
+		}
 	}
-	s.stats.Lines += int64(len(s.pending))
-	s.stats.Bytes += n
-	// After the sync: the key file only ever describes durable lines.
-	if s.kf != nil && writeKeyEntries(s.kf, s.entries) != nil {
+	// After the sync: the key file only ever describes durable lines (a
+	// full disk may have kept only a prefix of the group).
+	durable := s.entries[:0]
+	for _, e := range s.entries {
+		if e.off < base+written {
+			durable = append(durable, e)
+		}
+	}
+	s.entries = durable
+	s.stats.Lines += int64(len(durable))
+	s.stats.Bytes += written
+	if s.kf != nil && len(durable) > 0 && writeKeyEntries(s.kf, durable) != nil {
 		s.kf.Close()
 		s.kf = nil // the next Open scans from where it stopped
 	}
@@ -175,14 +189,16 @@ func (r *request) failPending(err error) {
 	}
 }
 
-// write appends b and syncs it. On failure it cuts the file back to its last
-// good size, so a partial write never leaves a torn line in the middle of
-// the file, and if it cannot vouch for the file any more (a failed sync may
-// have dropped pages the kernel now calls clean) it marks the sink broken:
+// write appends b and syncs it, and returns how many bytes of b are now
+// durably in the file. On a failed write (ENOSPC: a disk with less room
+// than the group) it keeps the whole lines that made it, syncs them and
+// cuts the torn rest, so the file never holds a torn line in the middle.
+// If it cannot vouch for the file any more (a failed sync may have
+// dropped pages the kernel now calls clean) it marks the sink broken:
 // every later delivery fails until the file is reopened and rescanned.
-func (s *Sink) write(b []byte) error {
+func (s *Sink) write(b []byte) (int64, error) {
 	start := time.Now()
-	_, werr := s.f.Write(b)
+	n, werr := s.writeFile(b)
 	written := time.Now()
 	s.stats.Writes++
 	s.stats.WriteTime += written.Sub(start)
@@ -191,17 +207,35 @@ func (s *Sink) write(b []byte) error {
 		s.stats.Syncs++
 		s.stats.SyncTime += time.Since(written)
 		if err != nil {
-			werr = fmt.Errorf("jsonl: sync: %w", err)
 			s.broken = errors.New("jsonl: an earlier sync failed; reopen the sink")
-		} else {
-			s.size += int64(len(b))
-			return nil
+			s.cutBack(s.size)
+			return 0, fmt.Errorf("jsonl: sync: %w", err)
 		}
-	} else {
-		werr = fmt.Errorf("jsonl: write: %w", werr)
+		s.size += int64(len(b))
+		return int64(len(b)), nil
 	}
-	if err := s.f.Truncate(s.size); err != nil {
+	werr = fmt.Errorf("jsonl: write: %w", werr)
+	keep := int64(bytes.LastIndexByte(b[:max(n, 0)], '\n') + 1)
+	if keep > 0 {
+		if !s.cutBack(s.size + keep) {
+			return 0, werr
+		}
+		if err := datasync(s.f); err != nil {
+			s.broken = errors.New("jsonl: an earlier sync failed; reopen the sink")
+			return 0, werr
+		}
+		s.size += keep
+		return keep, werr
+	}
+	s.cutBack(s.size)
+	return 0, werr
+}
+
+// cutBack truncates the file to size; on failure the sink is broken.
+func (s *Sink) cutBack(size int64) bool {
+	if err := s.f.Truncate(size); err != nil {
 		s.broken = fmt.Errorf("jsonl: cannot cut back a failed write (%v); reopen the sink", err)
+		return false
 	}
-	return werr
+	return true
 }

@@ -63,6 +63,8 @@ type Sink struct {
 	// entries are the lines of the group being written.
 	kf      *os.File
 	entries []keyEntry
+	// writeFile appends to f; tests replace it to fill the disk.
+	writeFile func([]byte) (int, error)
 }
 
 // Stats are the sink's totals since Open, for benchmarks and metrics: how
@@ -117,6 +119,7 @@ func Open(cfg Config) (*Sink, error) {
 		return nil, fmt.Errorf("jsonl: %s: %w", cfg.Path, err)
 	}
 	s := &Sink{path: cfg.Path, f: f, pending: map[string]int64{}}
+	s.writeFile = f.Write
 	if err := s.load(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("jsonl: %s: %w", cfg.Path, err)
