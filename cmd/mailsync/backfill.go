@@ -64,7 +64,7 @@ would have taken or left out.`,
 			return flags.withClient(func(c *control.Client) error {
 				job, err := c.StartBackfill(cmd.Context(), req)
 				if err != nil {
-					return fmt.Errorf("backfill %s/%s: %w", req.Account, req.Folder, err)
+					return requestError("backfill", req.Account+"/"+req.Folder, err)
 				}
 				fmt.Fprintf(m.Stdout, "started %s: %s/%s%s\n", job.ID, req.Account, req.Folder, describeRange(req))
 				if detach {
@@ -153,7 +153,7 @@ func (m *Main) watchBackfill(ctx context.Context, c *control.Client, id string) 
 		}
 		if err != nil {
 			bar.Exit()
-			return fmt.Errorf("backfill %s: %w", id, err)
+			return requestError("backfill", id, err)
 		}
 		if job.Total > 0 && bar.GetMax() != job.Total {
 			bar.ChangeMax(job.Total)
@@ -202,15 +202,15 @@ func reportBackfill(w io.Writer, job *control.BackfillJob) error {
 	case "failed":
 		return &exitError{code: 1, err: fmt.Errorf("backfill %s failed after %d of %d messages: %s", job.ID, job.Done, job.Total, job.Error)}
 	case "cancelled":
-		return &exitError{code: 1, err: fmt.Errorf("backfill %s was cancelled after %d of %d messages", job.ID, job.Done, job.Total)}
+		return &exitError{code: 1, err: fmt.Errorf("backfill %s was cancelled after %d of %s", job.ID, job.Done, plural(job.Total, "message"))}
 	}
 	if job.Request.DryRun {
-		fmt.Fprintf(w, "%s dry run done: %d messages examined in %s, nothing delivered\n\n", job.ID, job.Done, took)
+		fmt.Fprintf(w, "%s dry run done: %s examined in %s, nothing delivered\n\n", job.ID, plural(job.Done, "message"), took)
 		renderMatched(w, job.Matched)
 		return nil
 	}
-	fmt.Fprintf(w, "%s done: %d messages in %s: %d delivered, %d skipped (already delivered, excluded or not captured)\n",
-		job.ID, job.Done, took, job.Delivered, job.Skipped)
+	fmt.Fprintf(w, "%s done: %s in %s: %d delivered, %d skipped (already delivered, excluded or not captured)\n",
+		job.ID, plural(job.Done, "message"), took, job.Delivered, job.Skipped)
 	return nil
 }
 
@@ -313,7 +313,7 @@ func (m *Main) backfillCancelCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return flags.withClient(func(c *control.Client) error {
 				if err := c.CancelBackfill(cmd.Context(), args[0]); err != nil {
-					return fmt.Errorf("cancel %s: %w", args[0], err)
+					return requestError("cancel", args[0], err)
 				}
 				fmt.Fprintf(m.Stdout, "cancelled %s; what it delivered stays delivered\n", args[0])
 				return nil

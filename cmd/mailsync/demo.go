@@ -32,8 +32,11 @@ func (m *Main) demoCommand() *cobra.Command {
 		Long: `Demo starts an in-memory IMAP server on 127.0.0.1 with two mailboxes of sample
 mail, runs the real sync pipeline into a JSONL sink in a temporary directory,
 prints one line per message as it is matched and delivered, then appends new
-mail every few seconds so you can watch IDLE deliver it live. Ctrl-C exits.`,
-		Args: cobra.NoArgs,
+mail every few seconds so you can watch IDLE deliver it live. Ctrl-C exits.
+--dir keeps the state file and the JSONL output (it is created if needed); a
+later run with the same --dir adds to them.`,
+		Example: "  mailsync demo\n  mailsync demo --dir ./demo --every 2s -v",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return m.runDemo(cmd.Context(), every, dir, verbose)
 		},

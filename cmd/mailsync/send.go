@@ -77,7 +77,7 @@ command with that key to see a retry answered without sending again.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&cfgPath, "config", "c", "/etc/mailsync/config.yaml", "configuration file (names admin.listen and admin.token_file)")
+	configFlag(cmd, &cfgPath, "configuration file (names admin.listen and admin.token_file)")
 	f.StringVarP(&account, "account", "a", "", "account id (required)")
 	f.StringVar(&req.From, "from", "", "From address (default: the account's)")
 	f.StringArrayVar(&req.To, "to", nil, "recipient (repeatable)")

@@ -32,7 +32,7 @@ type daemonFlags struct {
 }
 
 func (f *daemonFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVarP(&f.cfgPath, "config", "c", defaultConfigPath, "configuration file (names the control socket)")
+	configFlag(cmd, &f.cfgPath, "configuration file (names the control socket)")
 	cmd.Flags().StringVar(&f.socket, "socket", "", "control socket path (default: from the config)")
 }
 
@@ -71,6 +71,18 @@ func (f *daemonFlags) dial() (*control.Client, error) {
 	return c, err
 }
 
+// requestError words the daemon's answer to verb on object ("pause",
+// "sales"). A refusal naming what the daemon does not have already names
+// the object, so it gets the verb only: "pause: unknown account: nosuch".
+func requestError(verb, object string, err error) error {
+	for _, k := range []error{control.ErrUnknownAccount, control.ErrUnknownFolder, control.ErrUnknownJob, control.ErrUnknownMessage} {
+		if errors.Is(err, k) {
+			return fmt.Errorf("%s: %w", verb, err)
+		}
+	}
+	return fmt.Errorf("%s %s: %w", verb, object, err)
+}
+
 // withClient runs fn with a client of the running daemon and closes it.
 func (f *daemonFlags) withClient(fn func(c *control.Client) error) error {
 	c, err := f.dial()
@@ -92,7 +104,8 @@ func (m *Main) statusCommand() *cobra.Command {
 		Long: `Status asks the running daemon over its control socket. If no daemon answers,
 it reads the state file directly (read-only) and says so; live fields such as
 the worker state and connection count are then unknown.`,
-		Args: cobra.NoArgs,
+		Example: "  mailsync status\n  mailsync status --json",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := m.fetchStatus(cmd.Context(), &flags)
 			if err != nil {
