@@ -102,7 +102,8 @@ func folderStatus(tx *store.Tx, account, folder string) (control.FolderStatus, e
 	fs.UIDValidity, fs.LastUID, fs.UIDNext, fs.LastSync = cur.UIDValidity, cur.LastUID, cur.UIDNext, cur.LastSyncAt
 	fs.Delivered, fs.Excluded, fs.Skipped = cnt.Delivered, cnt.Excluded, cnt.Skipped
 	fs.Outbox, fs.DeadLetters = outbox, dead
-	return fs, nil
+	fs.Reasons, err = tx.Reasons(account, folder)
+	return fs, err
 }
 
 func (c *controlAPI) Pause(_ context.Context, account string) error {
