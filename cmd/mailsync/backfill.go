@@ -144,6 +144,7 @@ func (m *Main) watchBackfill(ctx context.Context, c *control.Client, id string) 
 	bar := newProgressBar(m.Stderr, id)
 	ticker := time.NewTicker(backfillPollInterval)
 	defer ticker.Stop()
+	var rate rateMeter
 	for {
 		job, err := c.Backfill(ctx, id)
 		if ctx.Err() != nil {
@@ -158,6 +159,7 @@ func (m *Main) watchBackfill(ctx context.Context, c *control.Client, id string) 
 		if job.Total > 0 && bar.GetMax() != job.Total {
 			bar.ChangeMax(job.Total)
 		}
+		bar.Describe(id + " " + rate.observe(job.Done, time.Now()))
 		bar.Set(job.Done)
 		if isFinal(job.State) {
 			if job.State == "done" {
@@ -181,13 +183,37 @@ func newProgressBar(w io.Writer, id string) *progressbar.ProgressBar {
 		progressbar.OptionSetDescription(id),
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString("msg"),
+		// The rate is in the description (rateMeter): the bar's own
+		// shows "0 msg/hr" until the job has moved.
 		progressbar.OptionSetPredictTime(true),
 		// No spinner goroutine: the bar is redrawn by each poll, and
 		// nothing runs behind this command's back.
 		progressbar.OptionSetSpinnerChangeInterval(0),
 	)
+}
+
+// rateMeter measures a job's rate from the polls this command made: the
+// job may have run long before it was watched.
+type rateMeter struct {
+	first     time.Time
+	firstDone int
+}
+
+// observe records a poll and says the rate: "412 msg/s", or "— msg/s"
+// until the job has moved under watch.
+func (r *rateMeter) observe(done int, now time.Time) string {
+	if r.first.IsZero() {
+		r.first, r.firstDone = now, done
+	}
+	el := now.Sub(r.first).Seconds()
+	if done <= r.firstDone || el <= 0 {
+		return "(— msg/s)"
+	}
+	rate := float64(done-r.firstDone) / el
+	if rate < 10 {
+		return fmt.Sprintf("(%.1f msg/s)", rate)
+	}
+	return fmt.Sprintf("(%.0f msg/s)", rate)
 }
 
 func isFinal(state string) bool {

@@ -267,10 +267,16 @@ func (f *folderWorker) sendLateProvenance(b *batch, validity uint32) {
 			continue
 		}
 		it.lateProvenance = false
-		evs = append(evs, &sink.Message{
+		ev := &sink.Message{
 			Key: it.key + ":provenance:" + f.acct.cfg.ID + "/" + f.name, Event: sink.EventProvenance,
 			Provenance: []sink.Provenance{f.provenance(it.uid, validity)}, MessageID: it.messageID,
-		})
+		}
+		// The same fields as the provenance event of a copy found later
+		// (folder.go), so a receiver never sees a subject come and go.
+		if it.msg != nil {
+			ev.Direction, ev.Date, ev.Subject = it.msg.Direction, it.msg.Date, it.msg.Subject
+		}
+		evs = append(evs, ev)
 	}
 	if len(evs) == 0 {
 		return
