@@ -82,3 +82,69 @@ func TestCheckFailsWhereRunRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckSaysWhatRunWillDo: a first config that captures matched mail
+// with no directory warns (check and run's log), start: now says it leaves
+// existing mail alone and how to backfill, and a password file others may
+// read warns (issue 14, items 4 and 10).
+func TestCheckSaysWhatRunWillDo(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "imap.password")
+	os.WriteFile(pw, []byte("pw\n"), 0o644)
+	path := filepath.Join(dir, "mailsync.yaml")
+	os.WriteFile(path, []byte(`state: state.db
+sink: {type: jsonl, jsonl: {path: out.jsonl}}
+accounts:
+  - {id: sales, host: 127.0.0.1, port: 1, tls: none, username: u, password_file: `+pw+`}
+`), 0o600)
+	out, _, _ := runCLI(t, context.Background(), "check", "-c", path)
+	for _, w := range []string{
+		"WARN  sales: accounts[sales].password_file: " + pw + " is readable by other users (mode 0644); chmod 600 it",
+		"WARN  matcher: accounts[sales].matcher.capture: matched, but there is no directory to match against (no matcher.directory_file, and sink jsonl looks no records up)",
+		"NOTE  sales: accounts[sales].start: now: mail already in inbox, sent is left alone; only mail arriving from now on is synced. Import older mail with: mailsync backfill --account sales --folder inbox --since 90d",
+	} {
+		if !strings.Contains(out, w) {
+			t.Errorf("check output lacks %q:\n%s", w, out)
+		}
+	}
+	// With a directory file the warning goes.
+	os.WriteFile(filepath.Join(dir, "dir.csv"), []byte("kind,id,email\ncontact,P-1,a@b.example\n"), 0o600)
+	cfg, _ := os.ReadFile(path)
+	os.WriteFile(path, append([]byte("matcher: {directory_file: dir.csv}\n"), cfg...), 0o600)
+	out, _, _ = runCLI(t, context.Background(), "check", "-c", path)
+	if strings.Contains(out, "no directory to match against") {
+		t.Errorf("warns of no directory while directory_file is set:\n%s", out)
+	}
+}
+
+// TestRunSaysWhatItDoes: the daemon logs the same warnings at start, and
+// the start: now note once, for an account that never synced.
+func TestRunSaysWhatItDoes(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "imap.password")
+	os.WriteFile(pw, []byte("pw\n"), 0o600)
+	path := filepath.Join(dir, "mailsync.yaml")
+	os.WriteFile(path, []byte(`state: state.db
+sink: {type: jsonl, jsonl: {path: out.jsonl}}
+accounts:
+  - {id: sales, host: 127.0.0.1, port: 1, tls: none, username: u, password_file: `+pw+`}
+`), 0o600)
+	var errOut syncBuffer
+	c := exec.Command(bin, "run", "-c", path)
+	c.Stderr = &errOut
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Wait()
+	defer c.Process.Signal(os.Interrupt)
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) && !strings.Contains(errOut.String(), "only mail arriving from now on") {
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, w := range []string{"level=WARN msg=\"accounts[sales].matcher.capture: matched, but there is no directory", "accounts[sales].start: now: mail already in inbox, sent is left alone"} {
+		if strings.Count(errOut.String(), w) != 1 {
+			t.Errorf("run's log has %q %d times, want once:\n%s", w, strings.Count(errOut.String(), w), errOut.String())
+		}
+	}
+}
