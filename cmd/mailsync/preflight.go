@@ -51,6 +51,11 @@ func preflight(cfg *config.Config, daemonRunning bool) []finding {
 			}
 		}
 	}
+	if cfg.Tokens.HasKey() && hasOAuth(cfg) {
+		if _, err := cfg.Tokens.Key(); err != nil {
+			add("tokens", true, err)
+		}
+	}
 	add("state file", false, stateWritable(cfg.State))
 	if _, err := sink.Parse(cfg.Sink.Type, cfg.SinkSettings()); err != nil {
 		add("sink "+cfg.Sink.Type, true, err)
@@ -69,6 +74,15 @@ func preflight(cfg *config.Config, daemonRunning bool) []finding {
 		}
 	}
 	return out
+}
+
+func hasOAuth(cfg *config.Config) bool {
+	for _, a := range cfg.Accounts {
+		if a.Auth == "oauth2" {
+			return true
+		}
+	}
+	return false
 }
 
 // preflightError is run's refusal: every failure, one per line; exit 2 if

@@ -35,6 +35,7 @@ func TestCheckFailsWhereRunRefuses(t *testing.T) {
 		{"missing token file", "admin: {token_file: missing.token}\n", "", 2, "admin.token_file: "},
 		{"unknown sink type", "sink: {type: salesforce}\n", "", 2, `sink.type: unknown sink type "salesforce"`},
 		{"missing password file", "", "", 2, "accounts[alice].password_file: "},
+		{"missing token key", "tokens: {key_file: missing.key}\n", "", 2, "tokens.key_file: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,6 +56,11 @@ func TestCheckFailsWhereRunRefuses(t *testing.T) {
 			cfg := "state: " + state + "\n" + sinkYAML + tt.extra + `accounts:
   - {id: alice, host: 127.0.0.1, port: 1, tls: none, username: alice, password_file: ` + pw + `, start: all, matcher: {capture: all}}
 `
+			if strings.HasPrefix(tt.extra, "tokens:") {
+				cfg += `  - {id: bob, host: 127.0.0.1, port: 1, tls: none, username: bob, auth: oauth2, start: all, matcher: {capture: all},
+     oauth2: {provider: generic, client_id: cid, token_url: "http://127.0.0.1:1/token", device_url: "http://127.0.0.1:1/device"}}
+`
+			}
 			path := filepath.Join(dir, "mailsync.yaml")
 			os.WriteFile(path, []byte(cfg), 0o600)
 
