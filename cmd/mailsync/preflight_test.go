@@ -3,13 +3,21 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailsync/mailsync/sync/dovecottest"
+	"github.com/mailsync/mailsync/sync/mailgen"
 )
 
 // TestCheckFailsWhereRunRefuses drives the built binary: for each config
@@ -152,5 +160,59 @@ accounts:
 		if strings.Count(errOut.String(), w) != 1 {
 			t.Errorf("run's log has %q %d times, want once:\n%s", w, strings.Count(errOut.String(), w), errOut.String())
 		}
+	}
+}
+
+// TestSkippedMetricHasReason: what status explains, the metrics label: a
+// first run with no directory skips everything as no_match and says so in
+// mailsync_messages_skipped_total{reason="no_match"} (issue 14, item 4).
+func TestSkippedMetricHasReason(t *testing.T) {
+	bin := buildBinary(t)
+	srv := dovecottest.Start(t)
+	g := mailgen.New(7, mailgen.Options{})
+	var msgs [][]byte
+	for i := 0; i < 5; i++ {
+		msgs = append(msgs, g.Generate(mailgen.Spec{Direction: mailgen.Inbound}).Raw)
+	}
+	srv.SeedMaildir(t, dovecottest.DefaultUser, "INBOX", msgs)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "pw"), []byte(dovecottest.DefaultPassword), 0o600)
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	path := filepath.Join(dir, "mailsync.yaml")
+	os.WriteFile(path, []byte(fmt.Sprintf(`state: state.db
+sink: {type: jsonl, jsonl: {path: out.jsonl}}
+admin: {listen: %q}
+matcher: {own_domains: [acme.example]}
+accounts:
+  - {id: sales, host: 127.0.0.1, port: %d, tls: none, username: %s, password_file: pw, folders: [inbox], start: all}
+`, addr, srv.Port(), dovecottest.DefaultUser)), 0o600)
+	c := exec.Command(bin, "run", "-c", path)
+	var errOut syncBuffer
+	c.Stderr = &errOut
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Wait()
+	defer c.Process.Signal(os.Interrupt)
+	re := regexp.MustCompile(`(?m)^mailsync_messages_(skipped|excluded)_total\{account="sales",reason="([a-z_]+)"\} (\d+)`)
+	deadline := time.Now().Add(30 * time.Second)
+	total := 0
+	var body string
+	for time.Now().Before(deadline) && total < 5 {
+		time.Sleep(100 * time.Millisecond)
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body, total = string(b), 0
+		for _, m := range re.FindAllStringSubmatch(body, -1) {
+			n, _ := strconv.Atoi(m[3])
+			total += n
+		}
+	}
+	if total != 5 || !strings.Contains(body, `mailsync_messages_skipped_total{account="sales",reason="no_match"}`) {
+		t.Fatalf("skipped/excluded by reason add up to %d of 5, or no no_match series:\n%s\nlog:\n%s", total, re.FindAllString(body, -1), errOut.String())
 	}
 }
