@@ -65,7 +65,7 @@ wait runs out: run login again.`,
 				return err
 			}
 			if acct.OAuth2.EffectiveGrant() == config.GrantClientCredentials {
-				return &exitError{code: 2, err: fmt.Errorf("account %s uses the client_credentials grant and needs no login: mailsync fetches its tokens with the client secret", acct.ID)}
+				return &exitError{code: exitUsage, err: fmt.Errorf("account %s uses the client_credentials grant and needs no login: mailsync fetches its tokens with the client secret", acct.ID)}
 			}
 			// Refuse before the person signs in, not after.
 			if _, err := cfg.Tokens.Key(); err != nil {
@@ -85,14 +85,14 @@ wait runs out: run login again.`,
 func loadOAuthAccount(cfgPath, id string) (*config.Config, *config.Account, error) {
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
-		return nil, nil, &exitError{code: 2, err: err}
+		return nil, nil, &exitError{code: exitUsage, err: err}
 	}
 	acct, ok := cfg.Account(id)
 	if !ok {
-		return nil, nil, &exitError{code: 2, err: fmt.Errorf("no account %q in %s", id, cfgPath)}
+		return nil, nil, &exitError{code: exitUsage, err: fmt.Errorf("no account %q in %s", id, cfgPath)}
 	}
 	if acct.Auth != "oauth2" {
-		return nil, nil, &exitError{code: 2, err: fmt.Errorf("account %s uses auth: %s, not oauth2", id, acct.Auth)}
+		return nil, nil, &exitError{code: exitUsage, err: fmt.Errorf("account %s uses auth: %s, not oauth2", id, acct.Auth)}
 	}
 	return cfg, acct, nil
 }
@@ -218,7 +218,7 @@ the mailsync_oauth_* metrics instead.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(cfgPath)
 			if err != nil {
-				return &exitError{code: 2, err: err}
+				return &exitError{code: exitUsage, err: err}
 			}
 			statuses, err := readTokenStatus(cfg)
 			if err != nil {

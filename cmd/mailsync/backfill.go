@@ -50,16 +50,16 @@ would have taken or left out.`,
 			var err error
 			now := time.Now()
 			if req.Since, err = parseDate(since, now, false); err != nil {
-				return &exitError{code: 2, err: fmt.Errorf("--since: %w", err)}
+				return &exitError{code: exitUsage, err: fmt.Errorf("--since: %w", err)}
 			}
 			if req.Until, err = parseDate(until, now, true); err != nil {
-				return &exitError{code: 2, err: fmt.Errorf("--until: %w", err)}
+				return &exitError{code: exitUsage, err: fmt.Errorf("--until: %w", err)}
 			}
 			if !req.Since.IsZero() && !req.Until.IsZero() && !req.Until.After(req.Since) {
-				return &exitError{code: 2, err: errors.New("--until must be after --since")}
+				return &exitError{code: exitUsage, err: errors.New("--until must be after --since")}
 			}
 			if req.Rate < 0 {
-				return &exitError{code: 2, err: errors.New("--rate must not be negative")}
+				return &exitError{code: exitUsage, err: errors.New("--rate must not be negative")}
 			}
 			return flags.withClient(func(c *control.Client) error {
 				job, err := c.StartBackfill(cmd.Context(), req)
@@ -226,9 +226,9 @@ func reportBackfill(w io.Writer, job *control.BackfillJob) error {
 	took := job.Updated.Sub(job.Created).Round(time.Second)
 	switch job.State {
 	case "failed":
-		return &exitError{code: 1, err: fmt.Errorf("backfill %s failed after %d of %d messages: %s", job.ID, job.Done, job.Total, job.Error)}
+		return &exitError{code: exitFailure, err: fmt.Errorf("backfill %s failed after %d of %d messages: %s", job.ID, job.Done, job.Total, job.Error)}
 	case "cancelled":
-		return &exitError{code: 1, err: fmt.Errorf("backfill %s was cancelled after %d of %s", job.ID, job.Done, plural(job.Total, "message"))}
+		return &exitError{code: exitFailure, err: fmt.Errorf("backfill %s was cancelled after %d of %s", job.ID, job.Done, plural(job.Total, "message"))}
 	}
 	if job.Request.DryRun {
 		fmt.Fprintf(w, "%s dry run done: %s examined in %s, nothing delivered\n\n", job.ID, plural(job.Done, "message"), took)

@@ -100,7 +100,7 @@ func (m *Main) deadLetterActionCommand(name, short string,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if uid == 0 {
-				return &exitError{code: 2, err: fmt.Errorf("--uid must be a positive number")}
+				return &exitError{code: exitUsage, err: fmt.Errorf("--uid must be a positive number")}
 			}
 			return flags.withClient(func(c *control.Client) error {
 				if err := act(cmd.Context(), c, account, folder, uid); err != nil {

@@ -47,20 +47,20 @@ YYYY-MM-DD, an RFC 3339 time, or a number of days ago such as 90d.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(cfgPath)
 			if err != nil {
-				return &exitError{code: 2, err: err}
+				return &exitError{code: exitUsage, err: err}
 			}
 			switch {
 			case explain != "" && dryRun:
-				return &exitError{code: 2, err: errors.New("use either --explain FILE or --dry-run, not both")}
+				return &exitError{code: exitUsage, err: errors.New("use either --explain FILE or --dry-run, not both")}
 			case explain != "":
 				return m.matchExplain(cmd.Context(), cfg, explain, account, folder, role, keywords, asJSON)
 			case dryRun:
 				if account == "" || folder == "" {
-					return &exitError{code: 2, err: errors.New("--dry-run needs --account and --folder")}
+					return &exitError{code: exitUsage, err: errors.New("--dry-run needs --account and --folder")}
 				}
 				return m.matchDryRun(cmd.Context(), cfg, account, folder, since, asJSON)
 			}
-			return &exitError{code: 2, err: errors.New("give --explain FILE.eml or --dry-run")}
+			return &exitError{code: exitUsage, err: errors.New("give --explain FILE.eml or --dry-run")}
 		},
 	}
 	f := cmd.Flags()
@@ -121,7 +121,7 @@ func pickAccount(cfg *config.Config, id string) (*config.Account, error) {
 	}
 	a, ok := cfg.Account(id)
 	if !ok {
-		return nil, &exitError{code: 2, err: fmt.Errorf("no account %q in the config", id)}
+		return nil, &exitError{code: exitUsage, err: fmt.Errorf("no account %q in the config", id)}
 	}
 	return a, nil
 }

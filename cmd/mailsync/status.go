@@ -42,7 +42,7 @@ func (f *daemonFlags) add(cmd *cobra.Command) {
 func (f *daemonFlags) config() (*config.Config, error) {
 	cfg, err := config.Load(f.cfgPath)
 	if err != nil {
-		return nil, &exitError{code: 2, err: err}
+		return nil, &exitError{code: exitUsage, err: err}
 	}
 	return cfg, nil
 }
