@@ -29,6 +29,8 @@ type Config struct {
 	// Tokens says how OAuth2 tokens are protected at rest in the state file.
 	Tokens   Tokens    `mapstructure:"tokens"`
 	Accounts []Account `mapstructure:"accounts"`
+	// SMTPFront is the optional SMTP submission listener for CRMs.
+	SMTPFront SMTPFront `mapstructure:"smtp_front"`
 }
 
 // Log configures log/slog output.
@@ -62,6 +64,11 @@ type Sync struct {
 	MaxBodyBytes int64 `mapstructure:"max_body_bytes"`
 	// CommandTimeout bounds every IMAP command.
 	CommandTimeout time.Duration `mapstructure:"command_timeout"`
+	// DialConcurrency bounds the connections being opened at once (TCP,
+	// TLS handshake and login) per server host and port, so 1,000
+	// accounts do not hit one server in the same second and no handshake
+	// times out for want of CPU.
+	DialConcurrency int `mapstructure:"dial_concurrency"`
 	// IdleRestart re-issues IDLE this often (RFC 9051 §6.3.13 asks for < 30 min).
 	IdleRestart time.Duration `mapstructure:"idle_restart"`
 	// PollInterval is how often folders without an IDLE connection are checked.
@@ -134,6 +141,9 @@ const (
 	DefaultCommandTimeout = 60 * time.Second
 	DefaultIdleRestart    = 25 * time.Minute
 	DefaultPollInterval   = 60 * time.Second
+	// DefaultDialConcurrency: on loopback a dial, TLS handshake and login
+	// take a few ms of CPU, so 1,000 accounts connect in about a second.
+	DefaultDialConcurrency = 16
 )
 
 func setDefaults(v *viper.Viper) {
@@ -142,6 +152,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("sync.batch_size", DefaultBatchSize)
 	v.SetDefault("sync.max_body_bytes", DefaultMaxBodyBytes)
 	v.SetDefault("sync.command_timeout", DefaultCommandTimeout)
+	v.SetDefault("sync.dial_concurrency", DefaultDialConcurrency)
 	v.SetDefault("sync.idle_restart", DefaultIdleRestart)
 	v.SetDefault("sync.poll_interval", DefaultPollInterval)
 	v.SetDefault("sync.retry_min", time.Second)
@@ -275,6 +286,7 @@ func (c *Config) resolvePaths(dir string) {
 		c.Accounts[i].SMTP.resolvePaths(dir)
 	}
 	abs(&c.Matcher.DirectoryFile)
+	c.SMTPFront.resolvePaths(dir)
 	c.resolveOAuthPaths(dir)
 	if sec, ok := c.Sink.Settings["jsonl"].(map[string]any); ok {
 		if p, ok := sec["path"].(string); ok && p != "" && !filepath.IsAbs(p) {

@@ -38,6 +38,9 @@ func (c *Config) Validate() error {
 	if s.BatchSize < 1 || s.BatchSize > 10000 {
 		bad("sync.batch_size", "must be between 1 and 10000, not %d", s.BatchSize)
 	}
+	if s.DialConcurrency < 1 || s.DialConcurrency > 1000 {
+		bad("sync.dial_concurrency", "must be between 1 and 1000, not %d", s.DialConcurrency)
+	}
 	if s.MaxBodyBytes < 4096 {
 		bad("sync.max_body_bytes", "must be at least 4096, not %d", s.MaxBodyBytes)
 	}
@@ -78,6 +81,7 @@ func (c *Config) Validate() error {
 		bad("matcher.cache_ttl", "must not be negative")
 	}
 	errs = append(errs, c.Tokens.validate("tokens", c.Accounts)...)
+	errs = append(errs, c.SMTPFront.validate("smtp_front")...)
 	if len(c.Accounts) == 0 {
 		bad("accounts", "no accounts configured")
 	}

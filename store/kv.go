@@ -94,3 +94,25 @@ func (a adapterKV) PutMany(kv map[string][]byte) error {
 func (a adapterKV) Delete(key string) error {
 	return a.s.Update(func(tx *Tx) error { return tx.DeleteKV(a.prefix + key) })
 }
+
+// KVKeys returns the keys that start with prefix, in order, at most limit
+// of them (0: no limit).
+func (t *Tx) KVKeys(prefix string, limit int) ([]string, error) {
+	b, err := t.top(bucketKV)
+	if err != nil {
+		return nil, fmt.Errorf("kv %q: list: %w", clip(prefix), err)
+	}
+	if b == nil {
+		return nil, nil
+	}
+	var keys []string
+	c := b.Cursor()
+	p := []byte(prefix)
+	for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
+		keys = append(keys, string(k))
+		if limit > 0 && len(keys) == limit {
+			break
+		}
+	}
+	return keys, nil
+}

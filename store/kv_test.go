@@ -76,3 +76,33 @@ func TestLedgerLayouts(t *testing.T) {
 		t.Errorf("round trip:\n got %+v\nwant %+v", got, e)
 	}
 }
+
+func TestKVKeys(t *testing.T) {
+	s := openAt(t, filepath.Join(t.TempDir(), "state.db"), Options{})
+	view(t, s, func(tx *Tx) error {
+		if keys, err := tx.KVKeys("send-copy/", 0); err != nil || keys != nil {
+			t.Errorf("KVKeys on an empty file = %q, %v", keys, err)
+		}
+		return nil
+	})
+	if err := s.Update(func(tx *Tx) error {
+		for _, k := range []string{"send-copy/a/2", "send/a/1", "send-copy/a/1", "send-copy/b/1", "sendx"} {
+			if err := tx.PutKV(k, []byte("v")); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	view(t, s, func(tx *Tx) error {
+		keys, err := tx.KVKeys("send-copy/", 0)
+		if want := []string{"send-copy/a/1", "send-copy/a/2", "send-copy/b/1"}; err != nil || !reflect.DeepEqual(keys, want) {
+			t.Errorf("KVKeys = %q, %v, want %q", keys, err, want)
+		}
+		if keys, _ := tx.KVKeys("send-copy/", 2); len(keys) != 2 {
+			t.Errorf("KVKeys with limit 2 = %q", keys)
+		}
+		return nil
+	})
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -293,5 +294,48 @@ func TestStoreErrorsPassThrough(t *testing.T) {
 	}
 	if err := s.View(func(*Tx) error { return sentinel }); err != sentinel {
 		t.Fatalf("View() = %v, want the fn's error unchanged", err)
+	}
+}
+
+// TestGroupCommitsConcurrentCallsTogether: concurrent Group calls all
+// land, and a failing one does not take the others down.
+func TestGroupCommitsConcurrentCallsTogether(t *testing.T) {
+	s := openTest(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 20)
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.Group(func(tx *Tx) error {
+				if i == 7 {
+					return errors.New("refused")
+				}
+				return tx.PutFolder("a", fmt.Sprintf("F%d", i), FolderState{UIDValidity: 1, LastUID: uint32(i)})
+			})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if (err != nil) != (i == 7) {
+			t.Fatalf("Group %d: %v", i, err)
+		}
+	}
+	if err := s.View(func(tx *Tx) error {
+		for i := range 20 {
+			st, err := tx.Folder("a", fmt.Sprintf("F%d", i))
+			if err != nil {
+				return err
+			}
+			if want := uint32(i); i != 7 && st.LastUID != want {
+				t.Errorf("F%d LastUID = %d, want %d", i, st.LastUID, want)
+			}
+			if i == 7 && st.UIDValidity != 0 {
+				t.Errorf("F7 was written by a failing Group")
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -116,7 +116,11 @@ type Sent struct {
 	Records                []sink.Record
 	// Copy is the Sent folder's copy, once it is filed; nil before.
 	Copy *sink.Provenance
-	At   time.Time
+	// Flags are the copy's system flags as filed (`\Seen`), the baseline
+	// against which a user's later change becomes a flags event; without
+	// it the folder worker would report the \Seen it finds as a change.
+	Flags string
+	At    time.Time
 }
 
 // SentFromCRM records a message sent for the CRM as delivered, merging with
@@ -144,6 +148,13 @@ func (t *Tx) SentFromCRM(key string, s Sent) error {
 	e.Records, _ = mergeRecords(e.Records, refs(s.Records))
 	if s.Copy != nil && !slices.Contains(e.Provenance, *s.Copy) {
 		e.Provenance = append(e.Provenance, *s.Copy)
+	}
+	if _, ok := e.Events["flags"]; !ok && s.Flags != "" {
+		// A copy synced first set the baseline already; keep that one.
+		if e.Events == nil {
+			e.Events = map[string]string{}
+		}
+		e.Events["flags"] = s.Flags
 	}
 	if err := t.PutLedger(key, e); err != nil {
 		return err

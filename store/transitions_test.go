@@ -139,3 +139,30 @@ func TestDeliverRetriedDeadLetter(t *testing.T) {
 		t.Fatalf("counters = %+v, want %+v", got, want)
 	}
 }
+
+// SentFromCRM sets the flags baseline of a new entry (so the worker does not
+// report the Sent copy's \Seen as a user's change) and keeps the one a copy
+// synced first recorded.
+func TestSentFromCRMFlagsBaseline(t *testing.T) {
+	s := openAt(t, t.TempDir()+"/state.db", Options{})
+	at := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	cp := sink.Provenance{Account: "sales", Folder: "Sent", UIDValidity: 7, UID: 3}
+	if err := s.Update(func(tx *Tx) error {
+		if err := tx.SentFromCRM("new", Sent{Idem: "i", Flags: `\Seen`, At: at}); err != nil {
+			return err
+		}
+		if _, err := tx.Deliver("synced", Delivery{Copy: cp, Flags: `\Seen \Flagged`, At: at}); err != nil {
+			return err
+		}
+		return tx.SentFromCRM("synced", Sent{Idem: "j", Flags: `\Seen`, At: at})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{"new": `\Seen`, "synced": `\Seen \Flagged`} {
+		var e LedgerEntry
+		view(t, s, func(tx *Tx) error { e, _, _ = tx.Ledger(key); return nil })
+		if got := e.Events["flags"]; got != want {
+			t.Errorf("%s: flags baseline = %q, want %q", key, got, want)
+		}
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/mailsync/mailsync/config"
 	"github.com/mailsync/mailsync/store"
 	"github.com/mailsync/mailsync/sync/control"
+	"github.com/mailsync/mailsync/sync/outbound"
 	"github.com/mailsync/mailsync/sync/worker"
 )
 
@@ -31,7 +32,7 @@ type readyFunc func() (ok bool, reason string)
 
 // adminHandler serves /metrics from reg, /healthz (the process answers)
 // and /readyz (ready says so).
-func adminHandler(reg *prometheus.Registry, ready readyFunc, log *slog.Logger) http.Handler {
+func adminHandler(reg *prometheus.Registry, ready readyFunc, log *slog.Logger) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -143,14 +144,47 @@ type operationsDeps struct {
 	accounts func() []worker.AccountStatus
 	// control is the daemon's control API; nil serves no control socket.
 	control control.Daemon
+	// send serves the send API (outbound.SendPath) on the admin listener;
+	// nil leaves it out.
+	send http.Handler
 }
 
 // startOperations starts the operator surface of d; see operations.
 func (d *daemon) startOperations(ctx context.Context) (*operations, error) {
-	return startOperations(ctx, operationsDeps{
+	o, err := startOperations(ctx, operationsDeps{
 		cfg: d.cfg, registry: d.registry, store: d.store,
-		accounts: d.sup.Status, control: d.control(),
+		accounts: d.sup.Status, control: d.control(), send: d.sendAPI(),
 	}, d.log)
+	if err != nil {
+		return nil, err
+	}
+	stop, err := d.startSMTPFront()
+	if err != nil {
+		o.stop()
+		return nil, err
+	}
+	o.stops = append(o.stops, stop)
+	return o, nil
+}
+
+// sendAPI is the send API over the daemon's sender, or nil when it is off:
+// without admin.listen there is nowhere to serve it, and without
+// admin.token_file every request would be refused, so the route is left
+// out (a warning says why when an account could send).
+func (d *daemon) sendAPI() http.Handler {
+	if d.sender == nil || d.cfg.Admin.Listen == "" {
+		return nil
+	}
+	if d.cfg.Admin.TokenFile == "" {
+		for i := range d.cfg.Accounts {
+			if d.cfg.Accounts[i].CanSend() {
+				d.log.Warn("send API off: admin.token_file is not set", "account", d.cfg.Accounts[i].ID)
+				break
+			}
+		}
+		return nil
+	}
+	return outbound.NewHandler(d.sender, d.cfg.Admin.TokenFile, d.log)
 }
 
 // startOperations starts everything but READY=1, which started sends once
@@ -172,7 +206,11 @@ func startOperations(ctx context.Context, deps operationsDeps, log *slog.Logger)
 		return nil, err
 	}
 	if deps.cfg.Admin.Listen != "" {
-		addr, stop, err := startAdmin(deps.cfg.Admin.Listen, adminHandler(deps.registry, o.readiness(deps), log), log)
+		mux := adminHandler(deps.registry, o.readiness(deps), log)
+		if deps.send != nil {
+			mux.Handle(outbound.SendPath, deps.send)
+		}
+		addr, stop, err := startAdmin(deps.cfg.Admin.Listen, mux, log)
 		if err != nil {
 			return nil, err
 		}

@@ -99,6 +99,7 @@ exits non-zero if any check failed. It never prints a secret.
 			for _, n := range startNowNotes(cfg) {
 				r.note(n.account, "%s", n.text)
 			}
+			checkSMTPFront(r, cfg)
 			return r.result()
 		},
 	}

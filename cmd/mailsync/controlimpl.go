@@ -230,6 +230,11 @@ func (d *daemon) reload() (*control.ReloadResult, error) {
 	if err != nil {
 		return nil, refused(err)
 	}
+	if cfg.SMTPFront != d.cfg.SMTPFront {
+		// The listener and its certificate are bound at start; accounts
+		// and the credentials file are followed live.
+		d.log.Warn("smtp_front changed: the new settings take effect at the next restart")
+	}
 	d.cfg = cfg
 	if d.sender != nil {
 		d.sender.SetConfig(cfg)

@@ -18,7 +18,7 @@ import (
 )
 
 // buildBinary compiles the real mailsync binary once per test run.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "mailsync")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()

@@ -18,8 +18,12 @@ import (
 	"github.com/mailsync/mailsync/sync/oauth"
 	"github.com/mailsync/mailsync/sync/outbound"
 	"github.com/mailsync/mailsync/sync/sink"
-	_ "github.com/mailsync/mailsync/sync/sink/jsonl"   // registers "jsonl"
-	_ "github.com/mailsync/mailsync/sync/sink/webhook" // registers "webhook"
+	_ "github.com/mailsync/mailsync/sync/sink/hubspot"    // registers "hubspot"
+	_ "github.com/mailsync/mailsync/sync/sink/jsonl"      // registers "jsonl"
+	_ "github.com/mailsync/mailsync/sync/sink/odoo"       // registers "odoo"
+	_ "github.com/mailsync/mailsync/sync/sink/pipedrive"  // registers "pipedrive"
+	_ "github.com/mailsync/mailsync/sync/sink/salesforce" // registers "salesforce"
+	_ "github.com/mailsync/mailsync/sync/sink/webhook"    // registers "webhook"
 	"github.com/mailsync/mailsync/sync/worker"
 )
 
@@ -39,6 +43,9 @@ type daemon struct {
 	tokens  *oauth.Manager
 	// sender submits mail composed in the CRM (POST /v1/accounts/{id}/send).
 	sender *outbound.Sender
+	// recoverer finishes sends left unfinished (after a crash, or a Sent
+	// copy that failed).
+	recoverer *outbound.Recoverer
 	// reloadMu serialises reloads (SIGHUP and the control socket) and
 	// guards cfg while one runs.
 	reloadMu stdsync.Mutex
@@ -97,12 +104,16 @@ func openDaemon(cfg *config.Config, log *slog.Logger, opts daemonOptions) (_ *da
 	if err != nil {
 		return nil, err
 	}
+	d.recoverer = outbound.NewRecoverer(d.sender, cfg.Sync.RetryMin, cfg.Sync.RetryMax)
+	d.sender.OnUnfinished(d.recoverer.Kick)
 	d.closers = append(d.closers, func() error {
+		d.recoverer.Stop() // idempotent; runUntil stops it first
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.Sync.ShutdownGrace)
 		defer cancel()
 		return d.sender.Close(ctx)
 	})
-	d.sup, err = worker.New(cfg, worker.Deps{Store: d.store, Sink: d.sink, Matcher: m, Logger: log, Registerer: d.registry, Observer: opts.observer, Authenticator: tokens.Authenticator})
+	d.sup, err = worker.New(cfg, worker.Deps{Store: d.store, Sink: d.sink, Matcher: m, Logger: log, Registerer: d.registry, Observer: opts.observer, Authenticator: tokens.Authenticator,
+		MaxConnections: fdBudget(cfg, log)})
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +134,10 @@ func (d *daemon) close() error {
 // gracefully; hard cuts the grace period short.
 func (d *daemon) runUntil(ctx context.Context, hard <-chan struct{}, ready func()) {
 	d.sup.Start(ctx)
+	// Sends a crash interrupted are finished now, not when their client
+	// happens to retry.
+	d.recoverer.Start()
+	defer d.recoverer.Stop()
 	// CRMs that queue mail to be sent from the mailbox: poll their outbox.
 	if ob, ok := d.sink.(outbound.Outbox); ok {
 		p := outbound.NewPoller(d.sender, ob, d.cfg.Sync.PollInterval, d.log)
@@ -142,11 +157,20 @@ func (d *daemon) runUntil(ctx context.Context, hard <-chan struct{}, ready func(
 func newLogger(cfg config.Log, w *os.File) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Level))
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: durationAsText}
 	if cfg.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// durationAsText writes durations as Go duration text ("873ms"), which
+// slog's JSON handler would write as integer nanoseconds (873000000).
+func durationAsText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
 
 // buildMatcher assembles the daemon's matcher: the sink's own directory

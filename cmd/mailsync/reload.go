@@ -50,15 +50,23 @@ with the config it has.`,
 	return cmd
 }
 
+// printReload says what changed. At 1,000 accounts a reload that adds one
+// must not print 999 unchanged ids: each list shows at most a few ids,
+// then how many more; unchanged accounts only as a count when many.
 func printReload(w io.Writer, res *control.ReloadResult) {
-	list := func(ids []string) string {
-		if len(ids) == 0 {
-			return "-"
-		}
+	fmt.Fprintf(w, "reloaded\n  added      %s\n  removed    %s\n  restarted  %s\n  unchanged  %s\n",
+		summarizeIDs(res.Added, 20), summarizeIDs(res.Removed, 20), summarizeIDs(res.Restarted, 20), summarizeIDs(res.Unchanged, 10))
+}
+
+// summarizeIDs lists up to n ids, then "and N more"; "-" for none.
+func summarizeIDs(ids []string, n int) string {
+	switch {
+	case len(ids) == 0:
+		return "-"
+	case len(ids) <= n:
 		return strings.Join(ids, ", ")
 	}
-	fmt.Fprintf(w, "reloaded\n  added      %s\n  removed    %s\n  restarted  %s\n  unchanged  %s\n",
-		list(res.Added), list(res.Removed), list(res.Restarted), list(res.Unchanged))
+	return fmt.Sprintf("%s and %d more (%d accounts)", strings.Join(ids[:n], ", "), len(ids)-n, len(ids))
 }
 
 // reloadFunc is the daemon's Reload.
@@ -109,6 +117,7 @@ func doReload(ctx context.Context, reload reloadFunc, sd *notifier, log *slog.Lo
 		sd.ready("reload refused: " + err.Error())
 		return
 	}
-	log.Info("config reloaded", "added", res.Added, "removed", res.Removed, "restarted", res.Restarted)
+	log.Info("config reloaded", "added", len(res.Added), "removed", len(res.Removed), "restarted", len(res.Restarted),
+		"unchanged", len(res.Unchanged))
 	sd.ready(fmt.Sprintf("reloaded: %d added, %d removed, %d restarted", len(res.Added), len(res.Removed), len(res.Restarted)))
 }

@@ -72,6 +72,7 @@ type configData struct {
 	MailGID       int
 	Port          int
 	TLSPort       int
+	LMTPPort      int
 	SSL           string
 	CertFile      string
 	KeyFile       string
@@ -85,7 +86,7 @@ base_dir = {{.Dir}}/run
 state_dir = {{.Dir}}/state
 instance_name = dovecottest-{{.Port}}
 log_path = {{.Dir}}/dovecot.log
-protocols = imap
+protocols = imap{{if .LMTPPort}} lmtp{{end}}
 listen = 127.0.0.1
 shutdown_clients = yes
 
@@ -185,6 +186,18 @@ service imap-login {
     ssl = yes
   }
 }
+{{- if .LMTPPort}}
+service lmtp {
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = {{.LMTPPort}}
+  }
+}
+protocol lmtp {
+  # Mail arrives for alice@any.domain; the users file knows "alice".
+  auth_username_format = %Ln
+}
+{{- end}}
 {{- range .Chroots}}
 service {{.}} {
   chroot =
@@ -195,10 +208,10 @@ service {{.}} {
 {{end}}`))
 
 // renderConfig returns dovecot.conf for the instance rooted at dir.
-func renderConfig(dir string, id identity, o *options, port, tlsPort int) ([]byte, error) {
+func renderConfig(dir string, id identity, o *options, port, tlsPort, lmtpPort int) ([]byte, error) {
 	d := configData{
 		Dir: dir, InternalUser: id.internalUser, InternalGroup: id.internalGroup, LoginUser: id.loginUser,
-		MailUID: id.mailUID, MailGID: id.mailGID, Port: port, TLSPort: tlsPort, SSL: "no", NoKeywords: o.noKeywords, Extra: o.extra}
+		MailUID: id.mailUID, MailGID: id.mailGID, Port: port, TLSPort: tlsPort, LMTPPort: lmtpPort, SSL: "no", NoKeywords: o.noKeywords, Extra: o.extra}
 	if o.tls {
 		d.SSL = "yes"
 		d.CertFile = filepath.Join(dir, "server.pem")
@@ -217,9 +230,10 @@ func renderConfig(dir string, id identity, o *options, port, tlsPort int) ([]byt
 	return buf.Bytes(), nil
 }
 
-// renderPasswd returns the passwd-file: user:{PLAIN}password:::::home.
-// uid and gid stay empty so mail_uid/mail_gid apply.
-func renderPasswd(dir string, users map[string]string) ([]byte, error) {
+// renderPasswd returns the passwd-file: user:{PLAIN}password:uid:gid:::home.
+// uid and gid stay empty, so mail_uid/mail_gid apply, unless uids gives
+// the user its own.
+func renderPasswd(dir string, users map[string]string, uids map[string]int, gid int) ([]byte, error) {
 	names := make([]string, 0, len(users))
 	for u := range users {
 		names = append(names, u)
@@ -231,6 +245,10 @@ func renderPasswd(dir string, users map[string]string) ([]byte, error) {
 		if u == "" || strings.ContainsAny(u, ":\r\n/") || strings.ContainsAny(p, ":\r\n") {
 			// The password itself stays out of the error.
 			return nil, fmt.Errorf("user %q: names may not be empty or contain ':', '/' or line breaks, passwords not ':' or line breaks", u)
+		}
+		if uid, ok := uids[u]; ok {
+			fmt.Fprintf(&buf, "%s:{PLAIN}%s:%d:%d::%s::\n", u, p, uid, gid, homeDir(dir, u))
+			continue
 		}
 		fmt.Fprintf(&buf, "%s:{PLAIN}%s::::%s::\n", u, p, homeDir(dir, u))
 	}

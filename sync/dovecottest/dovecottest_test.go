@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -431,10 +433,30 @@ func TestDoveadmAndLogTail(t *testing.T) {
 
 func TestRejectsBadUsers(t *testing.T) {
 	for _, users := range []map[string]string{{"a:b": "x"}, {"a": "x:y"}, {"": "x"}, {"a": "x\ny"}} {
-		if _, err := renderPasswd("/tmp/x", users); err == nil {
+		if _, err := renderPasswd("/tmp/x", users, nil, 0); err == nil {
 			t.Errorf("renderPasswd(%q) succeeded", users)
 		} else if strings.Contains(err.Error(), "x:y") || strings.Contains(err.Error(), "x\ny") {
 			t.Errorf("error reveals the password: %v", err)
+		}
+	}
+}
+
+// TestUserUIDs: with WithUserUIDs each user's Maildir belongs to its own
+// uid, and Dovecot serves both users from it (it runs their sessions as
+// those uids, so a wrong owner would fail the STATUS).
+func TestUserUIDs(t *testing.T) {
+	s := Start(t, WithUsers(map[string]string{"u1": "p1", "u2": "p2"}), WithUserUIDs(300000))
+	for i, u := range []string{"u1", "u2"} {
+		s.SeedMaildir(t, u, "INBOX", [][]byte{testMessage(i, 2000)})
+		if got := *s.Status(t, u, "INBOX").NumMessages; got != 1 {
+			t.Fatalf("%s: STATUS MESSAGES = %d, want 1", u, got)
+		}
+		var st syscall.Stat_t
+		if err := syscall.Stat(filepath.Join(homeDir(s.dir, u), "Maildir", "cur"), &st); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := int(st.Uid), 300000+i; got != want {
+			t.Errorf("%s's Maildir is owned by uid %d, want %d", u, got, want)
 		}
 	}
 }

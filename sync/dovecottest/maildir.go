@@ -63,6 +63,22 @@ func (s *Server) SeedMaildir(t testing.TB, user, folder string, msgs [][]byte) {
 	}
 }
 
+// DeliverMaildir writes msgs into an existing folder's Maildir, as a local
+// delivery agent would, without an IMAP session: sessions that IDLE on the
+// folder hear of them through Dovecot's inotify watch. Unlike SeedMaildir
+// it is safe to call from any goroutine (it reports errors instead of
+// failing the test), so a test can deliver to many users at once.
+func (s *Server) DeliverMaildir(user, folder string, msgs [][]byte) error {
+	dir, err := s.maildirPath(user, folder)
+	if err != nil {
+		return fmt.Errorf("dovecottest: deliver to %s/%q: %w", user, folder, err)
+	}
+	if err := s.writeMessages(dir, msgs); err != nil {
+		return fmt.Errorf("dovecottest: deliver to %s/%q: %w", user, folder, err)
+	}
+	return nil
+}
+
 // writeMessages writes msgs with one worker per CPU; the first error wins.
 func (s *Server) writeMessages(dir string, msgs [][]byte) error {
 	first := seedSeq.Add(int64(len(msgs))) - int64(len(msgs))
@@ -115,7 +131,7 @@ func (s *Server) writeMessage(dir, name string, raw []byte) error {
 	}
 	_, werr := f.Write(raw)
 	if werr == nil && s.id.root {
-		werr = f.Chown(s.id.mailUID, s.id.mailGID)
+		werr = f.Chown(s.owner(dir), s.id.mailGID)
 	}
 	if cerr := f.Close(); werr == nil {
 		werr = cerr
@@ -175,11 +191,23 @@ func (s *Server) mkdirMail(path string) error {
 		return fmt.Errorf("mkdir %s: %w", path, err)
 	}
 	if s.id.root && owned {
-		if err := os.Chown(path, s.id.mailUID, s.id.mailGID); err != nil {
+		if err := os.Chown(path, s.owner(path), s.id.mailGID); err != nil {
 			return fmt.Errorf("chown %s: %w", path, err)
 		}
 	}
 	return nil
+}
+
+// owner returns the uid that owns path, a path below a user's home: the
+// user's own with WithUserUIDs, else the mail uid.
+func (s *Server) owner(path string) int {
+	rel, err := filepath.Rel(filepath.Join(s.dir, "home"), path)
+	if err == nil && s.uids != nil {
+		if uid, ok := s.uids[strings.SplitN(rel, string(filepath.Separator), 2)[0]]; ok {
+			return uid
+		}
+	}
+	return s.id.mailUID
 }
 
 // BumpUIDValidity gives folder a new, larger UIDVALIDITY while keeping its

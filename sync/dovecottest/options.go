@@ -9,7 +9,10 @@ type options struct {
 	tls        bool
 	noStartTLS bool
 	noKeywords bool
+	lmtp       bool
 	extra      []string
+	// userUIDs: each user's mail is owned by its own uid (WithUserUIDs).
+	userUIDs int
 	// oauth2Introspection is set by WithOAuth2 (oauth2.go).
 	oauth2Introspection string
 }
@@ -60,6 +63,16 @@ func WithoutStartTLS() Option {
 // are not permanent either, and PERMANENTFLAGS is (\Deleted \Seen).
 func WithKeywordsDisabled() Option {
 	return func(o *options) { o.noKeywords = true }
+}
+
+// WithUserUIDs gives every user a uid of its own, base, base+1, ... in
+// name order, instead of one mail uid for all. Dovecot's inotify instances
+// are limited per uid (fs.inotify.max_user_instances, 128 by default):
+// beyond that IDLE silently degrades to polling, so tests with many
+// concurrent IDLE sessions need it. Only root can run it; Start fails
+// otherwise. The uids need no /etc/passwd entries.
+func WithUserUIDs(base int) Option {
+	return func(o *options) { o.userUIDs = base }
 }
 
 // WithConfig appends raw dovecot.conf lines after the generated ones, e.g. an

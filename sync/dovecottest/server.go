@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"sync"
 	"testing"
@@ -47,11 +48,14 @@ type Server struct {
 	doveadm    string
 	id         identity
 	opts       *options
+	uids       map[string]int // WithUserUIDs: user -> uid
 
 	mu      sync.Mutex
 	port    int
 	tlsPort int
-	proc    *process // nil while stopped
+	// lmtpPort is 0 without WithLMTP.
+	lmtpPort int
+	proc     *process // nil while stopped
 }
 
 // Start writes a fresh configuration, starts Dovecot and waits until it
@@ -121,7 +125,21 @@ func findBinary(path, name string) string {
 
 // prepare writes everything that does not depend on the ports.
 func (s *Server) prepare() error {
-	passwd, err := renderPasswd(s.dir, s.opts.users)
+	if s.opts.userUIDs > 0 {
+		if !s.id.root {
+			return errors.New("WithUserUIDs needs root (the mail files are chowned to each user's uid)")
+		}
+		names := make([]string, 0, len(s.opts.users))
+		for u := range s.opts.users {
+			names = append(names, u)
+		}
+		sort.Strings(names)
+		s.uids = make(map[string]int, len(names))
+		for i, u := range names {
+			s.uids[u] = s.opts.userUIDs + i
+		}
+	}
+	passwd, err := renderPasswd(s.dir, s.opts.users, s.uids, s.id.mailGID)
 	if err != nil {
 		return err
 	}
@@ -149,8 +167,10 @@ func (s *Server) prepare() error {
 // milliseconds later; launch reports errAddrInUse if someone was faster.
 func (s *Server) pickPorts() error {
 	n := 1
-	if s.opts.tls {
-		n = 2
+	for _, on := range []bool{s.opts.tls, s.opts.lmtp} {
+		if on {
+			n++
+		}
 	}
 	ports := make([]int, 0, n)
 	for range n {
@@ -161,15 +181,19 @@ func (s *Server) pickPorts() error {
 		defer l.Close()
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
-	s.port, s.tlsPort = ports[0], 0
-	if n == 2 {
-		s.tlsPort = ports[1]
+	s.port, s.tlsPort, s.lmtpPort = ports[0], 0, 0
+	rest := ports[1:]
+	if s.opts.tls {
+		s.tlsPort, rest = rest[0], rest[1:]
+	}
+	if s.opts.lmtp {
+		s.lmtpPort = rest[0]
 	}
 	return nil
 }
 
 func (s *Server) writeConfig() error {
-	conf, err := renderConfig(s.dir, s.id, s.opts, s.port, s.tlsPort)
+	conf, err := renderConfig(s.dir, s.id, s.opts, s.port, s.tlsPort, s.lmtpPort)
 	if err != nil {
 		return err
 	}

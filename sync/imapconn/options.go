@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -164,27 +165,52 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// sessions is one TLS session cache for every connection of the process.
+// Sessions are the server's, not the user's (IMAP logs in after the
+// handshake), so 1,000 accounts on one server resume each other's: a
+// resumed handshake skips the certificate signature and its verification,
+// most of the handshake's CPU on both sides.
+var sessions = tls.NewLRUClientSessionCache(256)
+
+// pools caches the root pool built from a CA file's contents: every
+// connection would otherwise hold its own copy of the system roots.
+var pools struct {
+	mu sync.Mutex
+	m  map[string]*x509.CertPool // PEM contents -> system roots plus them
+}
+
 // tlsConfig builds the client TLS configuration: verification always on,
 // system roots plus CAFile.
 func (o *Options) tlsConfig() (*tls.Config, error) {
 	cfg := &tls.Config{
-		ServerName: o.ServerName,
-		MinVersion: tls.VersionTLS12,
+		ServerName:         o.ServerName,
+		MinVersion:         tls.VersionTLS12,
+		ClientSessionCache: sessions,
 	}
 	if o.CAFile == "" {
+		return cfg, nil
+	}
+	pem, err := os.ReadFile(o.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("read ca file: %w", err)
+	}
+	pools.mu.Lock()
+	defer pools.mu.Unlock()
+	if pool := pools.m[string(pem)]; pool != nil {
+		cfg.RootCAs = pool
 		return cfg, nil
 	}
 	pool, err := x509.SystemCertPool()
 	if err != nil {
 		pool = x509.NewCertPool()
 	}
-	pem, err := os.ReadFile(o.CAFile)
-	if err != nil {
-		return nil, fmt.Errorf("read ca file: %w", err)
-	}
 	if !pool.AppendCertsFromPEM(pem) {
 		return nil, fmt.Errorf("ca file %s holds no PEM certificate", o.CAFile)
 	}
+	if pools.m == nil || len(pools.m) >= 64 { // a few CA files, bounded
+		pools.m = map[string]*x509.CertPool{}
+	}
+	pools.m[string(pem)] = pool
 	cfg.RootCAs = pool
 	return cfg, nil
 }

@@ -21,6 +21,9 @@ const MaxRequestBytes = 36 << 20
 // leave the send's outcome unknown.
 const sendTimeout = 15 * time.Minute
 
+// readBodyTimeout bounds reading one request body (36 MiB at 300 KiB/s).
+const readBodyTimeout = 2 * time.Minute
+
 // SendPath is the route NewHandler serves, in net/http pattern syntax.
 const SendPath = "POST /v1/accounts/{id}/send"
 
@@ -67,6 +70,12 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	account := r.PathValue("id")
+	// The server's own timeouts suit scrapes, not a 36 MiB body or an SMTP
+	// server that takes minutes to answer the data: extend them for this
+	// request (errors mean the writer cannot, as in tests).
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(readBodyTimeout))
+	_ = rc.SetWriteDeadline(time.Now().Add(readBodyTimeout + sendTimeout))
 	req, err := decodeRequest(w, r, MaxRequestBytes)
 	if err != nil {
 		h.fail(w, account, err)

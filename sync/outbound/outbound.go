@@ -69,11 +69,12 @@ type Deps struct {
 // Sender sends mail for the configured accounts. It is safe for
 // concurrent use; sends with the same idempotency key are serialised.
 type Sender struct {
-	cfg      atomic.Pointer[config.Config]
-	store    *store.Store
-	dial     DialFunc
-	authHook func(acct *config.Account) (sasl.Client, error)
-	log      *slog.Logger
+	cfg        atomic.Pointer[config.Config]
+	unfinished atomic.Pointer[func()]
+	store      *store.Store
+	dial       DialFunc
+	authHook   func(acct *config.Account) (sasl.Client, error)
+	log        *slog.Logger
 
 	mu        stdsync.Mutex
 	inFlight  map[string]bool   // state keys being handled
@@ -130,6 +131,26 @@ func (s *Sender) cmdTimeout() time.Duration {
 // ledger record failed (retry with the same key to finish). Other errors
 // are state-file or IMAP failures.
 func (s *Sender) Send(ctx context.Context, account string, req Request) (*Result, error) {
+	return s.send(ctx, account, req, req.fingerprint)
+}
+
+// OnUnfinished sets f to be called (without blocking) whenever a send
+// returns a *SentCopyError: the mail went out but its Sent copy or ledger
+// record did not, so the daemon can finish it (Recoverer.Kick) without
+// waiting for the client to retry.
+func (s *Sender) OnUnfinished(f func()) { s.unfinished.Store(&f) }
+
+func (s *Sender) notifyUnfinished(err error) {
+	var ce *SentCopyError
+	if f := s.unfinished.Load(); f != nil && errors.As(err, &ce) {
+		(*f)()
+	}
+}
+
+// send is Send with the request's fingerprint given by fp, called only
+// for a new request (after Validate).
+func (s *Sender) send(ctx context.Context, account string, req Request, fp func() string) (res *Result, err error) {
+	defer func() { s.notifyUnfinished(err) }()
 	if !s.enter() {
 		return nil, ErrClosed
 	}
@@ -157,9 +178,8 @@ func (s *Sender) Send(ctx context.Context, account string, req Request) (*Result
 	if err != nil {
 		return nil, err
 	}
-	fp := req.fingerprint()
 	if st != nil {
-		if st.Fingerprint != fp {
+		if st.Fingerprint != fp() {
 			return nil, ErrKeyReused
 		}
 		return s.resume(ctx, acct, idem, st, copy, log)
@@ -172,7 +192,7 @@ func (s *Sender) Send(ctx context.Context, account string, req Request) (*Result
 	}
 	id := identify(out.copy)
 	st = &sendState{
-		State: stateSubmitting, Fingerprint: fp, MessageID: id.messageID, Key: id.key, ContentHash: id.contentHash,
+		State: stateSubmitting, Fingerprint: fp(), MessageID: id.messageID, Key: id.key, ContentHash: id.contentHash,
 		Date: out.date, Records: req.Records, Created: now.UTC(), Updated: now.UTC(),
 	}
 	log = log.With("message_id", st.MessageID)

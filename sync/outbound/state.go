@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
+
 	"github.com/mailsync/mailsync/store"
 	"github.com/mailsync/mailsync/sync/sink"
 )
@@ -159,6 +161,8 @@ func (s *Sender) complete(account, idem string, st *sendState, prov *sink.Proven
 func recordLedger(tx *store.Tx, idem string, st *sendState, prov *sink.Provenance, now time.Time) error {
 	return tx.SentFromCRM(st.Key, store.Sent{
 		Idem: idem, MessageID: st.MessageID, ContentHash: st.ContentHash,
-		Records: st.Records, Copy: prov, At: now,
+		// Sent mail is filed \Seen (by us, and by servers that file it
+		// themselves), so that is not a change the user made.
+		Records: st.Records, Copy: prov, Flags: string(imap.FlagSeen), At: now,
 	})
 }

@@ -155,6 +155,8 @@ type Message struct {
 	// ParseErrors lists what could not be parsed; the message is delivered
 	// with what could.
 	ParseErrors []string `json:"parse_errors,omitempty"`
+
+	prepared prepared // see Preparer
 }
 
 // Receipt is what the CRM made of one delivered message. It is kept in the

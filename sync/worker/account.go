@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	stdsync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -30,6 +31,9 @@ type accountWorker struct {
 	// slots is the connection budget (max_connections): every connection
 	// the account opens, live or backfill, holds one while open.
 	slots chan struct{}
+	// dialWaiting counts this account's dials waiting for a server dial
+	// slot (status shows it).
+	dialWaiting atomic.Int32
 
 	mu          stdsync.Mutex
 	folders     []*folderWorker
@@ -77,7 +81,7 @@ func (a *accountWorker) stop() {
 }
 
 func (a *accountWorker) run(ctx context.Context) {
-	folders, ok := a.resolveFolders(ctx)
+	folders, listed, ok := a.resolveFolders(ctx)
 	if !ok {
 		return
 	}
@@ -91,11 +95,21 @@ func (a *accountWorker) run(ctx context.Context) {
 	var polled []*folderWorker
 	for i, f := range folders {
 		if i < idleSlots {
+			// The first folder keeps the connection the folders were
+			// listed on: one login per account at start.
+			var first *imapconn.Conn
+			if i == 0 {
+				first, listed.conn = listed.conn, nil
+				listed.wake.Store(f)
+			}
 			a.wg.Add(1)
-			go func() { defer a.wg.Done(); f.runIdle(ctx) }()
+			go func() { defer a.wg.Done(); f.runIdle(ctx, first) }()
 		} else {
 			polled = append(polled, f)
 		}
+	}
+	if listed.conn != nil { // no folder to hand it to
+		a.closeConn(ctx, listed.conn)
 	}
 	if len(polled) > 0 {
 		a.wg.Add(1)
@@ -103,16 +117,38 @@ func (a *accountWorker) run(ctx context.Context) {
 	}
 }
 
+// listing is the connection the account listed its folders on, kept for
+// the first folder worker to IDLE on; wake routes the server's unsolicited
+// data to that worker once it is known.
+type listing struct {
+	conn *imapconn.Conn
+	wake atomic.Pointer[folderWorker]
+}
+
+func (l *listing) signal() {
+	if f := l.wake.Load(); f != nil {
+		f.signal()
+	}
+}
+
 // resolveFolders maps the configured folder list (roles and literal names)
 // to mailbox names, retrying with backoff until it succeeds or ctx ends.
-func (a *accountWorker) resolveFolders(ctx context.Context) ([]*folderWorker, bool) {
+// It returns the connection it listed on, still open, for a folder to use.
+// A failure is logged when it first happens or changes, not on every
+// retry: at 1,000 accounts short of sockets that is thousands of lines.
+func (a *accountWorker) resolveFolders(ctx context.Context) ([]*folderWorker, *listing, bool) {
 	bo := backoff{min: a.sup.conf().Sync.RetryMin, max: a.sup.conf().Sync.RetryMax}
+	var lastErr string
 	for {
 		if !a.waitAuthGate(ctx) {
-			return nil, false
+			return nil, nil, false
 		}
-		boxes, err := a.listFolders(ctx)
+		l := &listing{}
+		boxes, err := a.listFolders(ctx, l)
 		if err == nil {
+			if lastErr != "" {
+				a.log.Info("folders listed again", "after_attempts", bo.attempt)
+			}
 			var out []*folderWorker
 			for _, entry := range a.cfg.Folders {
 				name, role, err := ResolveFolder(entry, boxes)
@@ -123,10 +159,10 @@ func (a *accountWorker) resolveFolders(ctx context.Context) ([]*folderWorker, bo
 				}
 				out = append(out, newFolderWorker(a.sup, a, name, role))
 			}
-			return out, true
+			return out, l, true
 		}
 		if ctx.Err() != nil {
-			return nil, false
+			return nil, nil, false
 		}
 		a.setErr(err)
 		if imapconn.IsAuthFailure(err) {
@@ -134,24 +170,53 @@ func (a *accountWorker) resolveFolders(ctx context.Context) ([]*folderWorker, bo
 			continue
 		}
 		d := bo.next()
-		a.log.Warn("cannot list folders; retrying", "error", err, "retry_in", d.Round(time.Millisecond))
+		if msg := err.Error(); msg != lastErr {
+			a.log.Warn("cannot list folders; retrying", "error", err, "retry_in", d.Round(time.Millisecond),
+				"consecutive_errors", bo.attempt)
+			lastErr = msg
+		}
 		if !sleep(ctx, d) {
-			return nil, false
+			return nil, nil, false
 		}
 	}
 }
 
-func (a *accountWorker) listFolders(ctx context.Context) ([]Mailbox, error) {
-	conn, err := a.dial(ctx, nil)
+// listFolders logs in and lists; on success l.conn is the open connection.
+func (a *accountWorker) listFolders(ctx context.Context, l *listing) ([]Mailbox, error) {
+	conn, err := a.dial(ctx, wakeHandler(l.signal))
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
 	boxes, err := ListMailboxes(ctx, conn)
 	if err != nil {
+		conn.Close()
 		return nil, fmt.Errorf("list: %w", err)
 	}
+	l.conn = conn
 	return boxes, nil
+}
+
+// logoutTimeout bounds the LOGOUT sent when a connection is given up on
+// shutdown: polite, but never a reason to miss the stop deadline.
+const logoutTimeout = 2 * time.Second
+
+// closeConn ends a connection: with LOGOUT when the worker is stopping
+// (ctx ended) and the connection is healthy, so the server logs a clean
+// logout instead of a dropped connection; at once otherwise. The LOGOUT
+// is bounded by logoutTimeout and by the stop's hard deadline.
+func (a *accountWorker) closeConn(ctx context.Context, conn *imapconn.Conn) {
+	select {
+	case <-conn.Closed():
+		return
+	default:
+	}
+	if ctx.Err() == nil {
+		conn.Close()
+		return
+	}
+	lctx, cancel := context.WithTimeout(a.sup.hardCtx, logoutTimeout)
+	defer cancel()
+	_ = conn.Logout(lctx)
 }
 
 // runPoller syncs folders that have no IDLE connection of their own, one
@@ -180,7 +245,7 @@ func (a *accountWorker) runPoller(ctx context.Context, folders []*folderWorker) 
 					}
 				}
 			}
-			conn.Close()
+			a.closeConn(ctx, conn)
 			a.connClosed()
 		}
 		if ctx.Err() != nil {
@@ -198,20 +263,34 @@ func (a *accountWorker) runPoller(ctx context.Context, folders []*folderWorker) 
 }
 
 // dial opens an authenticated connection for this account, waiting for a
-// free slot of the connection budget; the slot is returned when the
-// connection closes.
+// free slot of the account's connection budget, a descriptor of the
+// process-wide one and a dial slot of the server; the first two are
+// returned when the connection closes, the dial slot once it is open.
 func (a *accountWorker) dial(ctx context.Context, h *imapclient.UnilateralDataHandler) (*imapconn.Conn, error) {
 	select {
 	case a.slots <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	conn, err := a.sup.dial(ctx, &a.cfg, h)
+	budget, err := a.sup.connSlot(ctx, &a.dialWaiting)
 	if err != nil {
 		<-a.slots
 		return nil, err
 	}
-	go func() { <-conn.Closed(); <-a.slots }()
+	release, err := a.sup.dialSlot(ctx, &a.cfg, &a.dialWaiting)
+	if err != nil {
+		budget()
+		<-a.slots
+		return nil, err
+	}
+	conn, err := a.sup.dial(ctx, &a.cfg, h)
+	release()
+	if err != nil {
+		budget()
+		<-a.slots
+		return nil, err
+	}
+	go func() { <-conn.Closed(); budget(); <-a.slots }()
 	return conn, nil
 }
 
@@ -300,6 +379,8 @@ func (a *accountWorker) snapshot() AccountStatus {
 		s.State = StatePaused
 	case authErr != nil:
 		s.State = StateAuthFailed
+	case a.dialWaiting.Load() > 0:
+		s.State = StateDialWait
 	}
 	for _, f := range folders {
 		s.Folders = append(s.Folders, f.snapshot())

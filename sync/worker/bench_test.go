@@ -7,74 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/mailsync/mailsync/sync/dovecottest"
 	"github.com/mailsync/mailsync/sync/mailgen"
 )
-
-// BenchmarkCatchUp measures a durable catch-up of 20,000 realistic messages
-// (~27 KB average) from Dovecot on loopback into the JSONL sink (fsync per
-// batch, bbolt commit per batch). Run it with:
-//
-//	go test -run '^$' -bench CatchUp -benchtime 3x ./sync/worker/
-//
-// It also reports a bare go-imap ENVELOPE fetch of the same folder as the
-// ceiling a client library reaches here.
-func BenchmarkCatchUp(b *testing.B) {
-	const total = 20000
-	srv := dovecottest.Start(b)
-	g := mailgen.New(2026, mailgen.Options{})
-	msgs := make([][]byte, total)
-	var bytes int64
-	for i := range msgs {
-		msgs[i] = g.Next()
-		bytes += int64(len(msgs[i]))
-	}
-	srv.SeedMaildir(b, dovecottest.DefaultUser, "INBOX", msgs)
-	bare := bareEnvelopeFetch(b, srv, total) // also warms Dovecot's index
-	b.ReportMetric(float64(total)/bare.Seconds(), "bare-envelope-msgs/s")
-
-	for _, kw := range []string{"off", "$CRMLogged"} {
-		b.Run("keyword="+kw, func(b *testing.B) { catchUp(b, srv, kw, total, bytes) })
-	}
-}
-
-func catchUp(b *testing.B, srv *dovecottest.Server, keyword string, total int, bytes int64) {
-	var elapsed time.Duration
-	for range b.N {
-		b.StopTimer()
-		r := newRig(b, srv, rigOptions{accounts: map[string]string{"alice": dovecottest.DefaultUser}, folders: []string{"inbox"},
-			extra: fmt.Sprintf("sync: {logged_keyword: %q, retry_min: 50ms, retry_max: 1s}\n", keyword)})
-		b.StartTimer()
-		start := time.Now()
-		r.start()
-		waitForFast(b, 10*time.Minute, func() bool { return r.cursor("alice", "INBOX").LastUID == uint32(total) })
-		elapsed += time.Since(start)
-		b.StopTimer()
-		r.stop()
-		b.StartTimer()
-	}
-	b.ReportMetric(float64(total*b.N)/elapsed.Seconds(), "msgs/s")
-	b.ReportMetric(float64(bytes*int64(b.N))/elapsed.Seconds()/1e6, "MB/s")
-	b.ReportMetric(float64(bytes)/float64(total), "avg-bytes")
-}
-
-func bareEnvelopeFetch(b *testing.B, srv *dovecottest.Server, total int) time.Duration {
-	c := srv.Dial(b, dovecottest.DefaultUser)
-	if _, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
-		b.Fatal(err)
-	}
-	var set imap.UIDSet
-	set.AddRange(1, imap.UID(total))
-	start := time.Now()
-	bufs, err := c.Fetch(set, &imap.FetchOptions{UID: true, Envelope: true}).Collect()
-	if err != nil || len(bufs) != total {
-		b.Fatalf("bare fetch: %d messages, %v", len(bufs), err)
-	}
-	return time.Since(start)
-}
 
 func waitForFast(t testing.TB, timeout time.Duration, cond func() bool) {
 	deadline := time.Now().Add(timeout)

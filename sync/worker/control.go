@@ -155,7 +155,10 @@ func (s *Supervisor) Reload(cfg *config.Config, m *matcher.Matcher) (added, remo
 			s.mu.Unlock()
 		}
 	}
-	s.log.Info("configuration reloaded", "added", added, "removed", removed, "restarted", restarted, "unchanged", unchanged)
+	// Counts, and ids only of what changed (capped): at 1,000 accounts
+	// the unchanged list alone made a 10 KB line.
+	s.log.Info("configuration reloaded", "added", idList(added), "removed", idList(removed), "restarted", idList(restarted),
+		"unchanged_count", len(unchanged))
 	return added, removed, restarted, unchanged, nil
 }
 
@@ -271,4 +274,16 @@ func (s *Supervisor) findDeadLetter(id, folder string, uid uint32) error {
 		return fmt.Errorf("%w: %s/%s uid %d", ErrNoDeadLetter, id, folder, uid)
 	}
 	return nil
+}
+
+// maxLoggedIDs caps how many account ids one log line lists.
+const maxLoggedIDs = 20
+
+// idList is ids for a log line, cut to maxLoggedIDs with a count of the
+// rest.
+func idList(ids []string) []string {
+	if len(ids) <= maxLoggedIDs {
+		return ids
+	}
+	return append(ids[:maxLoggedIDs:maxLoggedIDs], fmt.Sprintf("and %d more", len(ids)-maxLoggedIDs))
 }

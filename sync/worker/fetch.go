@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"time"
 
@@ -33,6 +34,7 @@ func (f *folderWorker) fetchHeaderSet(ctx context.Context, conn *imapconn.Conn, 
 		ModSeq:      conn.Caps().Has(imap.CapCondStore),
 		BodySection: []*imap.FetchItemBodySection{headerSection},
 	}
+	defer f.sup.metrics.stage("imap_headers", time.Now())
 	var bufs []*imapclient.FetchMessageBuffer
 	err := conn.Do(ctx, "fetch headers", func(c *imapclient.Client) error {
 		var err error
@@ -111,26 +113,23 @@ func (f *folderWorker) fetchBodyChunk(ctx context.Context, conn *imapconn.Conn, 
 		section.Partial = &imap.SectionPartial{Offset: 0, Size: limit}
 	}
 	opts := &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{section}}
-	var bufs []*imapclient.FetchMessageBuffer
+	defer f.sup.metrics.stage("imap_bodies", time.Now())
 	err := conn.DoTimeout(ctx, "fetch bodies", f.sup.bodyTimeout(items), func(c *imapclient.Client) error {
-		var err error
-		bufs, err = c.Fetch(set, opts).Collect()
-		return err
+		cmd := c.Fetch(set, opts)
+		for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
+			uid, body, err := readBody(msg)
+			if err != nil {
+				cmd.Close()
+				return err
+			}
+			if it := byUID[uid]; it != nil && body != nil {
+				it.msg.Body, it.msg.Truncated = body, truncated
+			}
+		}
+		return cmd.Close()
 	})
 	if err != nil {
 		return fmt.Errorf("fetch bodies %s: %w", set, err)
-	}
-	for _, buf := range bufs {
-		it := byUID[uint32(buf.UID)]
-		if it == nil {
-			continue
-		}
-		body := buf.FindBodySection(section)
-		if body == nil && len(buf.BodySection) > 0 {
-			body = buf.BodySection[0].Bytes
-		}
-		it.msg.Body = body
-		it.msg.Truncated = truncated
 	}
 	for _, it := range items {
 		if it.msg.Body == nil {
@@ -143,11 +142,38 @@ func (f *folderWorker) fetchBodyChunk(ctx context.Context, conn *imapconn.Conn, 
 	return nil
 }
 
+// readBody reads one FETCH response of a body fetch: its UID and the
+// body, read straight into a buffer of the literal's announced size
+// (Collect would grow one by doubling, copying and clearing each body
+// several times). The announced size is bounded by the connection's
+// literal cap, so it cannot make us allocate more than that.
+func readBody(msg *imapclient.FetchMessageData) (uint32, []byte, error) {
+	var uid uint32
+	var body []byte
+	for item := msg.Next(); item != nil; item = msg.Next() {
+		switch d := item.(type) {
+		case imapclient.FetchItemDataUID:
+			uid = uint32(d.UID)
+		case imapclient.FetchItemDataBodySection:
+			if d.Literal == nil {
+				continue
+			}
+			buf := make([]byte, d.Literal.Size())
+			if _, err := io.ReadFull(d.Literal, buf); err != nil {
+				return 0, nil, fmt.Errorf("read body: %w", err)
+			}
+			body = buf
+		}
+	}
+	return uid, body, nil
+}
+
 // alreadyLogged reports which keys the ledger has as delivered (or
 // retracted by the user): those copies only add provenance. The value says
 // whether the ledger already has a copy in this folder (a re-scan after a
 // UIDVALIDITY change), which needs no event.
 func (f *folderWorker) alreadyLogged(items []*item) (map[string]bool, error) {
+	defer f.sup.metrics.stage("ledger_lookup", time.Now())
 	seen := make(map[string]bool)
 	acct := f.acct.cfg.ID
 	err := f.sup.store.View(func(tx *store.Tx) error {

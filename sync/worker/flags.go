@@ -194,6 +194,7 @@ func (f *folderWorker) storeLogged(ctx context.Context, conn *imapconn.Conn, uid
 		op = imap.StoreFlagsDel
 	}
 	set := imap.UIDSetNum(toUIDs(uids)...)
+	defer f.sup.metrics.stage("keyword_store", time.Now())
 	err := conn.Do(ctx, "store keyword", func(c *imapclient.Client) error {
 		return c.Store(set, &imap.StoreFlags{Op: op, Silent: true, Flags: []imap.Flag{imap.Flag(kw)}}, nil).Close()
 	})

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -60,37 +61,54 @@ func (f *folderWorker) signal() {
 
 // unilateralHandler wakes the IDLE loop; see the field comment on wake.
 func (f *folderWorker) unilateralHandler() *imapclient.UnilateralDataHandler {
+	return wakeHandler(f.signal)
+}
+
+// wakeHandler turns the server's unsolicited data into calls of wake. It
+// runs on go-imap's reader goroutine, so wake may only signal.
+func wakeHandler(wake func()) *imapclient.UnilateralDataHandler {
 	return &imapclient.UnilateralDataHandler{
 		Mailbox: func(d *imapclient.UnilateralDataMailbox) {
 			if d.NumMessages != nil {
-				f.signal()
+				wake()
 			}
 		},
-		Expunge: func(uint32) { f.signal() },
+		Expunge: func(uint32) { wake() },
 		Fetch: func(msg *imapclient.FetchMessageData) {
 			// Unsolicited FETCH (flag changes, or the stray reply to a
 			// past-the-end range): drain it, or every later command stalls.
 			for msg.Next() != nil {
 			}
-			f.signal()
+			wake()
 		},
 	}
 }
 
 // runIdle is the life of a folder with its own connection: dial, catch
-// up, IDLE, repeat; reconnect with backoff on any error.
-func (f *folderWorker) runIdle(ctx context.Context) {
+// up, IDLE, repeat; reconnect with backoff on any error. A non-nil first
+// is a connection already open (the one the account listed its folders
+// on, so an account logs in once at start), used before any dial.
+func (f *folderWorker) runIdle(ctx context.Context, first *imapconn.Conn) {
+	defer func() {
+		if first != nil { // stopped before it was used
+			f.acct.closeConn(ctx, first)
+		}
+	}()
 	bo := backoff{min: f.sup.conf().Sync.RetryMin, max: f.sup.conf().Sync.RetryMax}
 	for ctx.Err() == nil {
 		if !f.acct.waitAuthGate(ctx) {
 			return
 		}
 		f.setState(StateConnecting, nil)
-		conn, err := f.acct.dial(ctx, f.unilateralHandler())
+		conn, err := first, error(nil)
+		if first == nil {
+			conn, err = f.acct.dial(ctx, f.unilateralHandler())
+		}
+		first = nil
 		if err == nil {
 			f.acct.connOpened()
 			err = f.session(ctx, conn, &bo)
-			conn.Close()
+			f.acct.closeConn(ctx, conn)
 			f.acct.connClosed()
 		}
 		if ctx.Err() != nil {
@@ -124,8 +142,8 @@ func (f *folderWorker) session(ctx context.Context, conn *imapconn.Conn, bo *bac
 		f.acct.authOK()
 		if idle {
 			f.setState(StateIdle, nil)
-			if err := f.idle(ctx, conn); err != nil {
-				return err
+			if err := f.idle(ctx, conn); err != nil || ctx.Err() != nil {
+				return cmp.Or(err, ctx.Err())
 			}
 		} else {
 			f.setState(StatePolling, nil)
@@ -141,7 +159,9 @@ func (f *folderWorker) session(ctx context.Context, conn *imapconn.Conn, bo *bac
 // that died silently is noticed at the latest when the window closes.
 func (f *folderWorker) idle(ctx context.Context, conn *imapconn.Conn) error {
 	window := f.sup.conf().Sync.IdleRestart
-	return conn.DoTimeout(ctx, "idle", window+f.sup.conf().Sync.CommandTimeout, func(c *imapclient.Client) error {
+	// Bound by hardCtx, not ctx: a stop ends IDLE with DONE (the select
+	// below) rather than by dropping the connection, so LOGOUT can follow.
+	return conn.DoTimeout(f.sup.hardCtx, "idle", window+f.sup.conf().Sync.CommandTimeout, func(c *imapclient.Client) error {
 		cmd, err := c.Idle()
 		if err != nil {
 			return fmt.Errorf("idle: %w", err)
@@ -212,7 +232,9 @@ func (f *folderWorker) syncOnce(ctx context.Context, conn *imapconn.Conn) error 
 		return err
 	}
 	f.applyUnlinks(ctx, conn)
-	err = f.sup.store.Update(func(tx *store.Tx) error {
+	// Grouped with other folders' (bbolt batch): after a burst to 1,000
+	// accounts these would be a thousand serial commits.
+	err = f.sup.store.Group(func(tx *store.Tx) error {
 		cur, err := tx.Folder(f.acct.cfg.ID, f.name)
 		if err != nil {
 			return err
@@ -321,21 +343,30 @@ func (f *folderWorker) firstUIDSince(ctx context.Context, conn *imapconn.Conn, s
 	return uint32(uids[0]), nil
 }
 
-// catchUp processes (from, top] in batches through a two-stage pipeline:
-// while one batch is being delivered and committed, the next one is
-// fetched and matched, so the IMAP round trips and the sink's fsyncs
-// overlap.
+// catchUp processes (from, top] in batches through a pipeline of three
+// stages, each on its own goroutine: fetch (IMAP headers, parse and match,
+// bodies), encode ahead (sink.Preparer), and deliver (the sink's write and
+// fsync, then the bbolt commit, which runs beside the next batch's
+// delivery). So the IMAP reads, the encoding and the disk overlap, and the
+// slowest of them sets the pace. The cursor still moves only in UID order,
+// over what the sink acknowledged: deliverBatch commits batches in order.
 func (f *folderWorker) catchUp(ctx context.Context, conn *imapconn.Conn, from, top, validity uint32) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	fetched := make(chan *batch, 1)
 	batches := make(chan *batch, 1)
 	fetchErr := make(chan error, 1)
 	var wg stdsync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		defer close(fetched)
+		fetchErr <- f.produce(ctx, conn, from, top, fetched)
+	}()
 	go func() {
 		defer wg.Done()
 		defer close(batches)
-		fetchErr <- f.produce(ctx, conn, from, top, batches)
+		f.encodeAhead(ctx, fetched, batches)
 	}()
 	var deliverErr error
 	var logged []uint32
@@ -399,9 +430,11 @@ func (f *folderWorker) prepare(ctx context.Context, conn *imapconn.Conn, b *batc
 	if len(b.items) == 0 {
 		return nil
 	}
+	start := time.Now()
 	if err := f.classify(ctx, b.items); err != nil {
 		return err
 	}
+	f.sup.metrics.stage("parse_match", start)
 	seen, err := f.alreadyLogged(b.items)
 	if err != nil {
 		return err
@@ -424,6 +457,34 @@ func (f *folderWorker) prepare(ctx context.Context, conn *imapconn.Conn, b *batc
 		}
 	}
 	return f.fetchBodies(ctx, conn, b.items)
+}
+
+// encodeAhead is the pipeline's middle stage: it lets a sink that can
+// (sink.Preparer) do its expensive work on each batch, the body encoding,
+// while the fetch stage reads the next batch from IMAP and the sink writes
+// the previous one. Without a Preparer it only forwards.
+func (f *folderWorker) encodeAhead(ctx context.Context, in <-chan *batch, out chan<- *batch) {
+	p, _ := f.sup.sink.(sink.Preparer)
+	for b := range in {
+		if p != nil {
+			start := time.Now()
+			msgs := make([]*sink.Message, 0, len(b.items))
+			for _, it := range b.items {
+				if it.msg != nil && it.action == actDeliver {
+					msgs = append(msgs, it.msg)
+				}
+			}
+			p.Prepare(msgs)
+			f.sup.metrics.stage("encode_ahead", start)
+		}
+		select {
+		case out <- b:
+		case <-ctx.Done():
+			for range in { // let the fetch stage finish its send
+			}
+			return
+		}
+	}
 }
 
 func (f *folderWorker) provenance(uid, validity uint32) sink.Provenance {

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/mailsync/mailsync/config"
 	"github.com/mailsync/mailsync/matcher"
 	"github.com/mailsync/mailsync/store"
@@ -34,6 +36,9 @@ type rig struct {
 	cancel    context.CancelFunc
 	events    chan worker.Event
 	directory matcher.Directory
+	// reg holds the supervisor's metrics of the last start.
+	reg   *prometheus.Registry
+	quiet bool
 }
 
 type rigOptions struct {
@@ -46,6 +51,11 @@ type rigOptions struct {
 	extra string
 	// directory answers the matcher's look-ups (default: knows nobody).
 	directory matcher.Directory
+	// port replaces the server's IMAP port (a proxy in front of it).
+	port int
+	// quiet logs only warnings (1,000 accounts' info lines are noise);
+	// tls connects with implicit TLS to the server's TLS port.
+	quiet, tls bool
 }
 
 // allCaptured is a matcher policy that logs every message, so a test can
@@ -75,19 +85,26 @@ func newRig(t testing.TB, srv *dovecottest.Server, o rigOptions) *rig {
 		b.WriteString("sync: {retry_min: 50ms, retry_max: 1s, command_timeout: 20s, shutdown_grace: 5s}\n")
 	}
 	b.WriteString("accounts:\n")
+	port, tls := srv.Port(), "tls: none"
+	if o.port != 0 {
+		port = o.port
+	}
+	if o.tls {
+		port, tls = srv.TLSPort(), "tls: implicit\n    ca_file: "+srv.CAFile
+	}
 	for id, user := range o.accounts {
 		pw := filepath.Join(dir, id+".password")
 		if err := os.WriteFile(pw, []byte(dovecottest.DefaultPassword+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(&b, "  - id: %s\n    host: 127.0.0.1\n    port: %d\n    tls: none\n    username: %s\n    password_file: %s\n    start: all\n    folders: [%s]\n    matcher: {capture: all}\n",
-			id, srv.Port(), user, pw, strings.Join(o.folders, ", "))
+		fmt.Fprintf(&b, "  - id: %s\n    host: 127.0.0.1\n    port: %d\n    %s\n    username: %s\n    password_file: %s\n    start: all\n    folders: [%s]\n    matcher: {capture: all}\n",
+			id, port, tls, user, pw, strings.Join(o.folders, ", "))
 	}
 	cfg, err := config.Parse(strings.NewReader(b.String()))
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, b.String())
 	}
-	r := &rig{t: t, srv: srv, dir: dir, cfg: cfg, events: make(chan worker.Event, 100000), directory: o.directory}
+	r := &rig{t: t, srv: srv, dir: dir, cfg: cfg, events: make(chan worker.Event, 100000), directory: o.directory, quiet: o.quiet}
 	if r.directory == nil {
 		r.directory = emptyDir{}
 	}
@@ -112,8 +129,13 @@ func (r *rig) start() {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(testWriter{r.t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	r.sup, err = worker.New(r.cfg, worker.Deps{Store: r.store, Sink: r.sink, Matcher: m, Logger: log,
+	level := slog.LevelInfo
+	if r.quiet {
+		level = slog.LevelWarn
+	}
+	log := slog.New(slog.NewTextHandler(testWriter{r.t}, &slog.HandlerOptions{Level: level}))
+	r.reg = prometheus.NewRegistry()
+	r.sup, err = worker.New(r.cfg, worker.Deps{Store: r.store, Sink: r.sink, Matcher: m, Logger: log, Registerer: r.reg,
 		Observer: func(ev worker.Event) {
 			select {
 			case r.events <- ev:

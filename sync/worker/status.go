@@ -16,6 +16,9 @@ const (
 	StateAuthFailed = "auth failed"
 	StatePaused     = "paused"
 	StateStopped    = "stopped"
+	// StateDialWait is an account waiting for a dial slot of its server
+	// (sync.dial_concurrency).
+	StateDialWait = "waiting for dial slot"
 )
 
 // FolderStatus is a point-in-time view of one folder worker.

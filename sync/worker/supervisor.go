@@ -8,7 +8,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"slices"
+	"strconv"
 	stdsync "sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +42,11 @@ type Deps struct {
 	// committed. It runs on a worker goroutine, one call at a time per
 	// folder: keep it quick.
 	Observer func(Event)
+	// MaxConnections bounds the IMAP connections open at once over all
+	// accounts, so they cannot take the descriptors the control socket
+	// and admin listener need (see mailsync's fdBudget); a dial beyond it
+	// waits for a connection to close. 0 means no bound.
+	MaxConnections int
 }
 
 // Supervisor runs one worker per account.
@@ -66,6 +73,14 @@ type Supervisor struct {
 	mu        stdsync.Mutex
 	accounts  map[string]*accountWorker
 	backfills map[string]*backfill
+
+	// dialSlots limits the connections being opened at once per server
+	// host:port (sync.dial_concurrency): see dialSlot.
+	dialMu    stdsync.Mutex
+	dialSlots map[string]chan struct{}
+	// connBudget holds a token per open IMAP connection (Deps.MaxConnections);
+	// nil means unbounded.
+	connBudget chan struct{}
 }
 
 // New builds a supervisor for cfg. It starts nothing.
@@ -85,7 +100,11 @@ func New(cfg *config.Config, deps Deps) (*Supervisor, error) {
 		observer:  deps.Observer,
 		auth:      deps.Authenticator,
 		accounts:  map[string]*accountWorker{},
+		dialSlots: map[string]chan struct{}{},
 		hardCtx:   hardCtx, hardCancel: hardCancel,
+	}
+	if deps.MaxConnections > 0 {
+		s.connBudget = make(chan struct{}, deps.MaxConnections)
 	}
 	s.matcherPtr.Store(deps.Matcher)
 	s.cfgPtr.Store(cfg)
@@ -176,6 +195,61 @@ func (s *Supervisor) Status() []AccountStatus {
 		return 0
 	})
 	return out
+}
+
+// dialSlot waits for one of the server's dial slots and returns the
+// function that gives it back. A slot is held from TCP connect through TLS
+// handshake and login: that is the part that costs the server (and us)
+// CPU, and that must finish within the dial timeout. Waiting is counted in
+// waiting for status. Backoff happens outside the slot, so the retries
+// after a server restart stay spread by their jitter.
+func (s *Supervisor) dialSlot(ctx context.Context, acct *config.Account, waiting *atomic.Int32) (func(), error) {
+	key := net.JoinHostPort(acct.Host, strconv.Itoa(acct.Port))
+	n := s.conf().Sync.DialConcurrency
+	s.dialMu.Lock()
+	slots := s.dialSlots[key]
+	if slots == nil || cap(slots) != n { // first use, or changed by a reload
+		slots = make(chan struct{}, max(n, 1))
+		s.dialSlots[key] = slots
+	}
+	s.dialMu.Unlock()
+	select {
+	case slots <- struct{}{}:
+		return func() { <-slots }, nil
+	default:
+	}
+	waiting.Add(1)
+	s.metrics.dialWaiting.Inc()
+	defer func() { waiting.Add(-1); s.metrics.dialWaiting.Dec() }()
+	select {
+	case slots <- struct{}{}:
+		return func() { <-slots }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// connSlot takes one token of the descriptor budget for a connection
+// about to be opened and returns the function that gives it back; waiting
+// is counted as for dialSlot. Without a budget it returns at once.
+func (s *Supervisor) connSlot(ctx context.Context, waiting *atomic.Int32) (func(), error) {
+	if s.connBudget == nil {
+		return func() {}, nil
+	}
+	select {
+	case s.connBudget <- struct{}{}:
+		return func() { <-s.connBudget }, nil
+	default:
+	}
+	waiting.Add(1)
+	s.metrics.dialWaiting.Inc()
+	defer func() { waiting.Add(-1); s.metrics.dialWaiting.Dec() }()
+	select {
+	case s.connBudget <- struct{}{}:
+		return func() { <-s.connBudget }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // dial opens an authenticated, deadline-guarded connection for acct.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math/bits"
 	"math/rand/v2"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -214,4 +215,36 @@ func FuzzRoundTrip(f *testing.F) {
 			t.Fatalf("round trip = (%q, %q), want (%q, %q)", got.Key, got.Body, key, body)
 		}
 	})
+}
+
+// TestPrepareEncodesTheSameLine: a body encoded ahead by Prepare gives the
+// line Marshal gives without it, UTF-8 or not, and a body replaced after
+// Prepare is written as it is at delivery, never from the stale cache.
+func TestPrepareEncodesTheSameLine(t *testing.T) {
+	s, err := Open(Config{Path: filepath.Join(t.TempDir(), "m.jsonl")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, body := range [][]byte{[]byte("Subject: hi\r\n\r\n\"quoted\" \\ \t body\r\n"), {0xff, 0xfe, 'x'}} {
+		plain := &sink.Message{Key: "k", Event: sink.EventMessage, Subject: "s", Body: body}
+		want, err := Marshal(plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prepared := &sink.Message{Key: "k", Event: sink.EventMessage, Subject: "s", Body: body}
+		s.Prepare([]*sink.Message{prepared})
+		if prepared.Prepared() == nil {
+			t.Fatal("Prepare attached nothing")
+		}
+		if got, _ := Marshal(prepared); !bytes.Equal(got, want) {
+			t.Errorf("prepared line\n%s\nwant\n%s", got, want)
+		}
+		prepared.Body = []byte("Subject: other\r\n\r\nreplaced")
+		plain.Body = prepared.Body
+		want, _ = Marshal(plain)
+		if got, _ := Marshal(prepared); !bytes.Equal(got, want) {
+			t.Errorf("line after the body was replaced\n%s\nwant\n%s", got, want)
+		}
+	}
 }

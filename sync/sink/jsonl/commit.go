@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	stdsync "sync"
+	"time"
 
 	"github.com/mailsync/mailsync/sync/sink"
 )
@@ -87,6 +88,7 @@ func (s *Sink) commit(group []*request) {
 	// new, is written straight from its buffer; otherwise the new lines are
 	// gathered into scratch.
 	clear(s.pending)
+	s.entries = s.entries[:0]
 	direct := len(group) == 1
 	out := s.scratch[:0]
 	var n int64 // bytes laid out so far
@@ -126,6 +128,7 @@ func (s *Sink) commit(group []*request) {
 			start = end
 			off = s.size + n
 			s.pending[m.Key] = off
+			s.entries = append(s.entries, keyEntry{off: off, n: int64(len(line)), key: m.Key})
 			r.res[i].Receipt = receipt(off)
 			n += int64(len(line))
 			if !direct {
@@ -155,6 +158,13 @@ func (s *Sink) commit(group []*request) {
 	for k, off := range s.pending {
 		s.keys[k] = off
 	}
+	s.stats.Lines += int64(len(s.pending))
+	s.stats.Bytes += n
+	// After the sync: the key file only ever describes durable lines.
+	if s.kf != nil && writeKeyEntries(s.kf, s.entries) != nil {
+		s.kf.Close()
+		s.kf = nil // the next Open scans from where it stopped
+	}
 }
 
 func (r *request) failPending(err error) {
@@ -171,9 +181,16 @@ func (r *request) failPending(err error) {
 // have dropped pages the kernel now calls clean) it marks the sink broken:
 // every later delivery fails until the file is reopened and rescanned.
 func (s *Sink) write(b []byte) error {
+	start := time.Now()
 	_, werr := s.f.Write(b)
+	written := time.Now()
+	s.stats.Writes++
+	s.stats.WriteTime += written.Sub(start)
 	if werr == nil {
-		if err := datasync(s.f); err != nil {
+		err := datasync(s.f)
+		s.stats.Syncs++
+		s.stats.SyncTime += time.Since(written)
+		if err != nil {
 			werr = fmt.Errorf("jsonl: sync: %w", err)
 			s.broken = errors.New("jsonl: an earlier sync failed; reopen the sink")
 		} else {

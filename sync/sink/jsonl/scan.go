@@ -14,19 +14,20 @@ import (
 // scanBuf is the read buffer of scan; a key must fit in it.
 const scanBuf = 1 << 20
 
-// scan indexes the keys of a file of size bytes and returns how many of its
-// bytes are complete, good lines. Only the line prefixes are parsed (see
-// lineKey), so bodies are read but never decoded.
+// scan indexes the keys of the lines in [start, size) of f into keys and
+// returns an entry per line (for the key file) and up to where the file
+// holds complete, good lines. start is 0 or the end of a line (what the
+// key file covers). Only the line prefixes are parsed (see lineKey), so
+// bodies are read but never decoded.
 //
 // Every batch is one append, so a crash can only tear the end of the file:
 // an unterminated last line, or a last line whose bytes never reached the
 // disk (zeros). Those are cut (valid < size). A bad line with good lines
 // after it is not a crash; scan refuses the file rather than guess.
-func scan(f *os.File, size int64) (keys map[string]int64, valid int64, err error) {
-	keys = map[string]int64{}
-	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, size), scanBuf)
+func scan(f *os.File, start, size int64, keys map[string]int64) (entries []keyEntry, valid int64, err error) {
+	r := bufio.NewReaderSize(io.NewSectionReader(f, start, size-start), scanBuf)
 	var (
-		off       int64  // start of the current line
+		off              = start // start of the current line
 		lastStart int64  = -1
 		badAt     int64  = -1 // start of a bad complete line
 		lastKey   string      // key of the last line, if it added it
@@ -57,12 +58,15 @@ func scan(f *os.File, size int64) (keys map[string]int64, valid int64, err error
 		} else {
 			lastKey = ""
 		}
+		if ok {
+			entries = append(entries, keyEntry{off: off, n: n, key: key})
+		}
 		lastStart = off
 		off += n
 	}
 	valid = off
 	if badAt >= 0 {
-		return keys, badAt, nil // the bad line was the last: cut it
+		return entries, badAt, nil // the bad line was the last: cut it
 	}
 	if lastStart >= 0 {
 		// The last line has a good prefix; check all of it, since its tail
@@ -75,10 +79,13 @@ func scan(f *os.File, size int64) (keys map[string]int64, valid int64, err error
 			if lastKey != "" {
 				delete(keys, lastKey)
 			}
+			if len(entries) > 0 && entries[len(entries)-1].off == lastStart {
+				entries = entries[:len(entries)-1]
+			}
 			valid = lastStart
 		}
 	}
-	return keys, valid, nil
+	return entries, valid, nil
 }
 
 // validLine reports whether the n bytes at off are one JSON object and a

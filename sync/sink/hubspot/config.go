@@ -1,0 +1,190 @@
+package hubspot
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+)
+
+const configPath = "sink.hubspot"
+
+// Defaults. HubSpot allows 100 requests per rolling 10 s to an app on Free
+// and Starter accounts (190 on Professional and Enterprise) and about 5 per
+// second to the search endpoints; mailsync stays below both.
+const (
+	DefaultBaseURL         = "https://api.hubapi.com"
+	DefaultRequestsPer10s  = 90
+	DefaultSearchPerSecond = 4
+	DefaultKeyProperty     = "mailsync_key"
+	DefaultTimeout         = 30 * time.Second
+)
+
+// Config is the sink.hubspot section. It names where secrets are, never
+// the secrets.
+type Config struct {
+	BaseURL   string  `mapstructure:"base_url"`
+	TokenFile string  `mapstructure:"token_file"`
+	TokenEnv  string  `mapstructure:"token_env"`
+	OAuth2    *OAuth2 `mapstructure:"oauth2"`
+	// KeyProperty is the custom email property holding mailsync's
+	// idempotency key (README: create it once per portal).
+	KeyProperty string `mapstructure:"key_property"`
+	// RequestsPer10s paces all calls; SearchPerSecond the search calls.
+	RequestsPer10s  int           `mapstructure:"requests_per_10s"`
+	SearchPerSecond float64       `mapstructure:"search_per_second"`
+	Timeout         time.Duration `mapstructure:"timeout"`
+}
+
+// OAuth2 configures a public app's refresh-token login.
+type OAuth2 struct {
+	ClientID         string `mapstructure:"client_id"`
+	ClientSecretFile string `mapstructure:"client_secret_file"`
+	ClientSecretEnv  string `mapstructure:"client_secret_env"`
+	RefreshTokenFile string `mapstructure:"refresh_token_file"`
+	RefreshTokenEnv  string `mapstructure:"refresh_token_env"`
+	// TokenURL defaults to base_url + /oauth/v1/token.
+	TokenURL string `mapstructure:"token_url"`
+}
+
+var propertyName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// ParseSettings decodes and validates the section; errors name the key.
+func ParseSettings(section map[string]any) (Config, error) {
+	var cfg Config
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		DecodeHook: mapstructure.StringToTimeDurationHookFunc(), ErrorUnused: true, Result: &cfg,
+	})
+	if err != nil {
+		return cfg, err
+	}
+	if err := dec.Decode(section); err != nil {
+		var de *mapstructure.DecodeError
+		if errors.As(err, &de) && de.Name() != "" {
+			return cfg, fmt.Errorf("%s.%s: %w", configPath, de.Name(), de.Unwrap())
+		}
+		return cfg, fmt.Errorf("%s: %w", configPath, err)
+	}
+	return cfg, cfg.Validate()
+}
+
+// Validate checks what needs no I/O and fills in defaults.
+func (c *Config) Validate() error {
+	if c.BaseURL == "" {
+		c.BaseURL = DefaultBaseURL
+	}
+	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	if err := checkURL("base_url", c.BaseURL); err != nil {
+		return err
+	}
+	sources := 0
+	for _, s := range []string{c.TokenFile, c.TokenEnv} {
+		if s != "" {
+			sources++
+		}
+	}
+	if c.OAuth2 != nil {
+		sources++
+	}
+	switch {
+	case sources == 0:
+		return fmt.Errorf("%s.token_file: a private-app token (token_file or token_env) or oauth2 is required", configPath)
+	case sources > 1:
+		return fmt.Errorf("%s: set one of token_file, token_env and oauth2", configPath)
+	}
+	if o := c.OAuth2; o != nil {
+		p := configPath + ".oauth2"
+		switch {
+		case o.ClientID == "":
+			return fmt.Errorf("%s.client_id: is required", p)
+		case (o.ClientSecretFile == "") == (o.ClientSecretEnv == ""):
+			return fmt.Errorf("%s.client_secret_file: set one of client_secret_file and client_secret_env", p)
+		case (o.RefreshTokenFile == "") == (o.RefreshTokenEnv == ""):
+			return fmt.Errorf("%s.refresh_token_file: set one of refresh_token_file and refresh_token_env", p)
+		}
+		if o.TokenURL == "" {
+			o.TokenURL = c.BaseURL + "/oauth/v1/token"
+		}
+		if err := checkURL("oauth2.token_url", o.TokenURL); err != nil {
+			return err
+		}
+	}
+	if c.KeyProperty == "" {
+		c.KeyProperty = DefaultKeyProperty
+	}
+	if !propertyName.MatchString(c.KeyProperty) {
+		return fmt.Errorf("%s.key_property: %q is not a HubSpot property name (lower case, digits, _)", configPath, c.KeyProperty)
+	}
+	switch {
+	case c.RequestsPer10s < 0:
+		return fmt.Errorf("%s.requests_per_10s: must not be negative", configPath)
+	case c.RequestsPer10s == 0:
+		c.RequestsPer10s = DefaultRequestsPer10s
+	}
+	switch {
+	case c.SearchPerSecond < 0:
+		return fmt.Errorf("%s.search_per_second: must not be negative", configPath)
+	case c.SearchPerSecond == 0:
+		c.SearchPerSecond = DefaultSearchPerSecond
+	}
+	switch {
+	case c.Timeout < 0:
+		return fmt.Errorf("%s.timeout: must not be negative", configPath)
+	case c.Timeout == 0:
+		c.Timeout = DefaultTimeout
+	}
+	return nil
+}
+
+// checkURL allows https, and http only to a loopback host (a test fake):
+// the token and the mail travel in these requests.
+func checkURL(key, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%s.%s: not an absolute URL", configPath, key)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		h := u.Hostname()
+		if ip := net.ParseIP(h); h == "localhost" || (ip != nil && ip.IsLoopback()) {
+			return nil
+		}
+		return fmt.Errorf("%s.%s: http is only allowed to a loopback host; use https", configPath, key)
+	}
+	return fmt.Errorf("%s.%s: scheme must be https, not %q", configPath, key, u.Scheme)
+}
+
+// secret reads a secret from a file or an environment variable; errors
+// name the key and the source, never the value.
+func secret(key, file, env string) (string, error) {
+	var raw string
+	switch {
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("%s.%s_file: %w", configPath, key, err)
+		}
+		raw = string(b)
+		key += "_file"
+	default:
+		v, ok := os.LookupEnv(env)
+		if !ok {
+			return "", fmt.Errorf("%s.%s_env: environment variable %s is not set", configPath, key, env)
+		}
+		raw = v
+		key += "_env"
+	}
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return "", fmt.Errorf("%s.%s: is empty", configPath, key)
+	}
+	return raw, nil
+}
