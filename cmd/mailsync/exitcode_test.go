@@ -21,7 +21,7 @@ func TestExitCodesAndMessages(t *testing.T) {
 	empty := filepath.Join(dir, "empty.yaml")
 	os.WriteFile(empty, nil, 0o600)
 	badSink := filepath.Join(dir, "sink.yaml")
-	os.WriteFile(badSink, []byte("state: s.db\nsink: {type: salesforce}\naccounts:\n  - {id: a, host: h, username: u, password_env: HOME}\n"), 0o600)
+	os.WriteFile(badSink, []byte("state: s.db\nsink: {type: nosuchcrm}\naccounts:\n  - {id: a, host: h, username: u, password_env: HOME}\n"), 0o600)
 	sock := serveFake(t, &fakeDaemon{})
 	tests := []struct {
 		name string
@@ -36,7 +36,7 @@ func TestExitCodesAndMessages(t *testing.T) {
 		{"extra argument", []string{"status", "extra"}, 2, "unknown command"},
 		{"empty config, one problem a line", []string{"run", "-c", empty}, 2,
 			"mailsync: config " + empty + ": 2 problems:\n  state: state file path is empty\n  accounts: no accounts configured\n"},
-		{"unknown sink type is a config error", []string{"run", "-c", badSink}, 2, `sink.type: unknown sink type "salesforce"`},
+		{"unknown sink type is a config error", []string{"run", "-c", badSink}, 2, `sink.type: unknown sink type "nosuchcrm"`},
 		{"unknown account said once", []string{"pause", "-a", "nobody", "--socket", sock}, 1, "mailsync: pause: unknown account \"nobody\"\n"},
 		{"a client command with a bad config", []string{"status", "--socket", filepath.Join(dir, "none.sock"), "-c", empty}, 2, "config"},
 	}

@@ -41,7 +41,7 @@ func TestCheckFailsWhereRunRefuses(t *testing.T) {
 		{"state directory not writable", "", "file/sub/state.db", 1, "/file/sub/state.db: not a directory"},
 		{"admin.listen taken", "admin: {listen: \"" + taken.Addr().String() + "\"}\n", "", 1, "admin.listen: " + taken.Addr().String() + " is already in use"},
 		{"missing token file", "admin: {token_file: missing.token}\n", "", 2, "admin.token_file: "},
-		{"unknown sink type", "sink: {type: salesforce}\n", "", 2, `sink.type: unknown sink type "salesforce"`},
+		{"unknown sink type", "sink: {type: nosuchcrm}\n", "", 2, `sink.type: unknown sink type "nosuchcrm"`},
 		{"missing password file", "", "", 2, "accounts[alice].password_file: "},
 		{"missing token key", "tokens: {key_file: missing.key}\n", "", 2, "tokens.key_file: "},
 	}
