@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -190,7 +191,9 @@ func Load(path string) (*Config, error) {
 	defer f.Close()
 	cfg, err := Parse(f)
 	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+		ce := newError(err)
+		ce.Path = path
+		return nil, ce
 	}
 	// Relative paths in the file are relative to the file, not to the
 	// daemon's working directory (systemd starts it in /).
@@ -205,20 +208,45 @@ func Parse(r io.Reader) (*Config, error) {
 	v.SetConfigType("yaml")
 	setDefaults(v)
 	if err := v.ReadConfig(r); err != nil {
-		return nil, fmt.Errorf("yaml: %w", err)
+		return nil, newError(translateYAMLError(err))
 	}
 	var cfg Config
 	err := v.Unmarshal(&cfg, func(dc *mapstructure.DecoderConfig) {
 		dc.ErrorUnused = true
 	})
 	if err != nil {
-		return nil, translateDecodeError(err, accountIDs(v))
+		return nil, newError(translateDecodeError(err, accountIDs(v), rawLookup(v)))
 	}
 	cfg.applyDefaults()
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, newError(err)
 	}
 	return &cfg, nil
+}
+
+// rawLookup returns the value the file holds at a decoder key path such as
+// "accounts[0].port", for error messages.
+func rawLookup(v *viper.Viper) func(string) any {
+	return func(path string) any {
+		var cur any = v.AllSettings()
+		for _, seg := range strings.Split(path, ".") {
+			name, idx, indexed := strings.Cut(strings.TrimSuffix(seg, "]"), "[")
+			m, ok := cur.(map[string]any)
+			if !ok {
+				return nil
+			}
+			cur = m[strings.ToLower(name)]
+			if indexed {
+				list, _ := cur.([]any)
+				i, err := strconv.Atoi(idx)
+				if err != nil || i < 0 || i >= len(list) {
+					return nil
+				}
+				cur = list[i]
+			}
+		}
+		return cur
+	}
 }
 
 func accountIDs(v *viper.Viper) []string {

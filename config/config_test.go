@@ -80,7 +80,7 @@ func TestParseErrorsNamePathAndReason(t *testing.T) {
 		{"no accounts", "state: /x\n", []string{"accounts: no accounts configured"}},
 		{"no state", strings.Replace(good, "state: /var/lib/mailsync/state.db\n", "", 1), []string{"state: state file path is empty"}},
 		{"sink scalar", good + "", nil},
-		{"bad yaml", "accounts: [\n", []string{"yaml:"}},
+		{"bad yaml", "accounts: [\n", []string{"line 1:"}},
 		{"log level", good + "log: {level: loud}\n", []string{`log.level: must be debug, info, warn or error, not "loud"`}},
 	}
 	for _, tt := range tests {

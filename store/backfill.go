@@ -35,6 +35,9 @@ type BackfillJob struct {
 	Done        int           `json:"done,omitempty"`
 	Delivered   int           `json:"delivered,omitempty"`
 	Skipped     int           `json:"skipped,omitempty"`
+	// Matched counts a dry run's decisions by reason ("skip: no_match"),
+	// kept with the job so they can be read after it ended.
+	Matched map[string]int `json:"matched,omitempty"`
 	// Position is the next UID to process, so a restarted job resumes;
 	// it is meaningful only under UIDValidity.
 	Position    uint32    `json:"position,omitempty"`

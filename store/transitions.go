@@ -173,12 +173,18 @@ type Outcome struct {
 // Skip records a copy not captured. It leaves a delivered, retracted or
 // dead-lettered entry as it is; delta counts the folder's skip either way.
 func (t *Tx) Skip(key string, o Outcome) (Counters, error) {
+	if err := t.countReason(StatusSkipped, o); err != nil {
+		return Counters{}, err
+	}
 	return Counters{Skipped: 1}, t.keep(key, StatusSkipped, o, StatusSkipped, StatusExcluded)
 }
 
 // Exclude records a copy a privacy or exclusion rule kept from the sink.
 // It leaves a delivered, retracted or dead-lettered entry as it is.
 func (t *Tx) Exclude(key string, o Outcome) (Counters, error) {
+	if err := t.countReason(StatusExcluded, o); err != nil {
+		return Counters{}, err
+	}
 	return Counters{Excluded: 1}, t.keep(key, StatusExcluded, o, StatusSkipped, StatusExcluded)
 }
 

@@ -368,7 +368,7 @@ func TestBackfillJobs(t *testing.T) {
 		want := BackfillJob{ID: "bf-2", Account: "a", Folder: "INBOX", Since: at(0), Until: at(100), DryRun: true,
 			Rate: 2.5, NewestFirst: true, State: BackfillRunning, Total: 100, Done: 10, Delivered: 8, Skipped: 2,
 			Position: 77, UIDValidity: 5, Created: at(9), Updated: at(20)}
-		if err != nil || !ok || got != want {
+		if err != nil || !ok || !reflect.DeepEqual(got, want) {
 			t.Fatalf("Backfill(bf-2) = %+v, %v, %v, want %+v", got, ok, err, want)
 		}
 		if _, ok, err := tx.Backfill("bf-9"); ok || err != nil {

@@ -22,6 +22,14 @@ func (m *Main) authCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "auth",
 		Short: "Log OAuth2 mailboxes in and show the state of their tokens",
+		Long: `Auth manages the OAuth2 grants of accounts with auth: oauth2 (Gmail,
+Microsoft 365). "auth login" runs the provider's device flow once per account:
+open the URL it prints, enter the code, and the refresh token is stored
+encrypted in the state file (tokens.key_file). "auth status" shows each
+account's state, expiry and last refresh, never a token.`,
+		Example: `  mailsync auth login -a support
+  mailsync auth status
+  mailsync auth status --json`,
 	}
 	cmd.AddCommand(m.authLoginCommand(), m.authStatusCommand())
 	return cmd
@@ -57,7 +65,7 @@ wait runs out: run login again.`,
 				return err
 			}
 			if acct.OAuth2.EffectiveGrant() == config.GrantClientCredentials {
-				return &exitError{code: 2, err: fmt.Errorf("account %s uses the client_credentials grant and needs no login: mailsync fetches its tokens with the client secret", acct.ID)}
+				return &exitError{code: exitUsage, err: fmt.Errorf("account %s uses the client_credentials grant and needs no login: mailsync fetches its tokens with the client secret", acct.ID)}
 			}
 			// Refuse before the person signs in, not after.
 			if _, err := cfg.Tokens.Key(); err != nil {
@@ -66,8 +74,8 @@ wait runs out: run login again.`,
 			return m.login(cmd.Context(), cmd.OutOrStdout(), cfg, acct, rtFile, wait)
 		},
 	}
-	cmd.Flags().StringVarP(&cfgPath, "config", "c", "/etc/mailsync/config.yaml", "configuration file")
-	cmd.Flags().StringVar(&account, "account", "", "id of the account to sign in (required)")
+	configFlag(cmd, &cfgPath, "configuration file")
+	cmd.Flags().StringVarP(&account, "account", "a", "", "id of the account to sign in (required)")
 	cmd.Flags().StringVar(&rtFile, "refresh-token-file", "", "import the refresh token in this file instead of signing in")
 	cmd.Flags().DurationVar(&wait, "wait", defaultLoginWait, "how long to wait for a running mailsync to release the state file")
 	_ = cmd.MarkFlagRequired("account")
@@ -77,14 +85,14 @@ wait runs out: run login again.`,
 func loadOAuthAccount(cfgPath, id string) (*config.Config, *config.Account, error) {
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
-		return nil, nil, &exitError{code: 2, err: err}
+		return nil, nil, &exitError{code: exitUsage, err: err}
 	}
 	acct, ok := cfg.Account(id)
 	if !ok {
-		return nil, nil, &exitError{code: 2, err: fmt.Errorf("no account %q in %s", id, cfgPath)}
+		return nil, nil, &exitError{code: exitUsage, err: fmt.Errorf("no account %q in %s", id, cfgPath)}
 	}
 	if acct.Auth != "oauth2" {
-		return nil, nil, &exitError{code: 2, err: fmt.Errorf("account %s uses auth: %s, not oauth2", id, acct.Auth)}
+		return nil, nil, &exitError{code: exitUsage, err: fmt.Errorf("account %s uses auth: %s, not oauth2", id, acct.Auth)}
 	}
 	return cfg, acct, nil
 }
@@ -210,7 +218,7 @@ the mailsync_oauth_* metrics instead.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(cfgPath)
 			if err != nil {
-				return &exitError{code: 2, err: err}
+				return &exitError{code: exitUsage, err: err}
 			}
 			statuses, err := readTokenStatus(cfg)
 			if err != nil {
@@ -225,7 +233,7 @@ the mailsync_oauth_* metrics instead.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&cfgPath, "config", "c", "/etc/mailsync/config.yaml", "configuration file")
+	configFlag(cmd, &cfgPath, "configuration file")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

@@ -200,7 +200,7 @@ func TestAuthLoginErrors(t *testing.T) {
 		{"unknown account", []string{"--account", "nope"}, 2, `no account "nope"`},
 		{"app-only", []string{"--account", "app"}, 2, "needs no login"},
 		{"revoked import", []string{"--account", "sales", "--refresh-token-file", revoked}, 1, "the refresh token does not work: token endpoint answered HTTP 400 invalid_grant"},
-		{"no account flag", nil, 1, `required flag(s) "account" not set`},
+		{"no account flag", nil, 2, `required flag(s) "account" not set`}, // usage: exit 2
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

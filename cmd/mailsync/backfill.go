@@ -50,21 +50,21 @@ would have taken or left out.`,
 			var err error
 			now := time.Now()
 			if req.Since, err = parseDate(since, now, false); err != nil {
-				return &exitError{code: 2, err: fmt.Errorf("--since: %w", err)}
+				return &exitError{code: exitUsage, err: fmt.Errorf("--since: %w", err)}
 			}
 			if req.Until, err = parseDate(until, now, true); err != nil {
-				return &exitError{code: 2, err: fmt.Errorf("--until: %w", err)}
+				return &exitError{code: exitUsage, err: fmt.Errorf("--until: %w", err)}
 			}
 			if !req.Since.IsZero() && !req.Until.IsZero() && !req.Until.After(req.Since) {
-				return &exitError{code: 2, err: errors.New("--until must be after --since")}
+				return &exitError{code: exitUsage, err: errors.New("--until must be after --since")}
 			}
 			if req.Rate < 0 {
-				return &exitError{code: 2, err: errors.New("--rate must not be negative")}
+				return &exitError{code: exitUsage, err: errors.New("--rate must not be negative")}
 			}
 			return flags.withClient(func(c *control.Client) error {
 				job, err := c.StartBackfill(cmd.Context(), req)
 				if err != nil {
-					return fmt.Errorf("backfill %s/%s: %w", req.Account, req.Folder, err)
+					return requestError("backfill", req.Account+"/"+req.Folder, err)
 				}
 				fmt.Fprintf(m.Stdout, "started %s: %s/%s%s\n", job.ID, req.Account, req.Folder, describeRange(req))
 				if detach {
@@ -144,6 +144,7 @@ func (m *Main) watchBackfill(ctx context.Context, c *control.Client, id string) 
 	bar := newProgressBar(m.Stderr, id)
 	ticker := time.NewTicker(backfillPollInterval)
 	defer ticker.Stop()
+	var rate rateMeter
 	for {
 		job, err := c.Backfill(ctx, id)
 		if ctx.Err() != nil {
@@ -153,11 +154,12 @@ func (m *Main) watchBackfill(ctx context.Context, c *control.Client, id string) 
 		}
 		if err != nil {
 			bar.Exit()
-			return fmt.Errorf("backfill %s: %w", id, err)
+			return requestError("backfill", id, err)
 		}
 		if job.Total > 0 && bar.GetMax() != job.Total {
 			bar.ChangeMax(job.Total)
 		}
+		bar.Describe(id + " " + rate.observe(job.Done, time.Now()))
 		bar.Set(job.Done)
 		if isFinal(job.State) {
 			if job.State == "done" {
@@ -181,13 +183,37 @@ func newProgressBar(w io.Writer, id string) *progressbar.ProgressBar {
 		progressbar.OptionSetDescription(id),
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString("msg"),
+		// The rate is in the description (rateMeter): the bar's own
+		// shows "0 msg/hr" until the job has moved.
 		progressbar.OptionSetPredictTime(true),
 		// No spinner goroutine: the bar is redrawn by each poll, and
 		// nothing runs behind this command's back.
 		progressbar.OptionSetSpinnerChangeInterval(0),
 	)
+}
+
+// rateMeter measures a job's rate from the polls this command made: the
+// job may have run long before it was watched.
+type rateMeter struct {
+	first     time.Time
+	firstDone int
+}
+
+// observe records a poll and says the rate: "412 msg/s", or "— msg/s"
+// until the job has moved under watch.
+func (r *rateMeter) observe(done int, now time.Time) string {
+	if r.first.IsZero() {
+		r.first, r.firstDone = now, done
+	}
+	el := now.Sub(r.first).Seconds()
+	if done <= r.firstDone || el <= 0 {
+		return "(— msg/s)"
+	}
+	rate := float64(done-r.firstDone) / el
+	if rate < 10 {
+		return fmt.Sprintf("(%.1f msg/s)", rate)
+	}
+	return fmt.Sprintf("(%.0f msg/s)", rate)
 }
 
 func isFinal(state string) bool {
@@ -200,17 +226,17 @@ func reportBackfill(w io.Writer, job *control.BackfillJob) error {
 	took := job.Updated.Sub(job.Created).Round(time.Second)
 	switch job.State {
 	case "failed":
-		return &exitError{code: 1, err: fmt.Errorf("backfill %s failed after %d of %d messages: %s", job.ID, job.Done, job.Total, job.Error)}
+		return &exitError{code: exitFailure, err: fmt.Errorf("backfill %s failed after %d of %d messages: %s", job.ID, job.Done, job.Total, job.Error)}
 	case "cancelled":
-		return &exitError{code: 1, err: fmt.Errorf("backfill %s was cancelled after %d of %d messages", job.ID, job.Done, job.Total)}
+		return &exitError{code: exitFailure, err: fmt.Errorf("backfill %s was cancelled after %d of %s", job.ID, job.Done, plural(job.Total, "message"))}
 	}
 	if job.Request.DryRun {
-		fmt.Fprintf(w, "%s dry run done: %d messages examined in %s, nothing delivered\n\n", job.ID, job.Done, took)
+		fmt.Fprintf(w, "%s dry run done: %s examined in %s, nothing delivered\n\n", job.ID, plural(job.Done, "message"), took)
 		renderMatched(w, job.Matched)
 		return nil
 	}
-	fmt.Fprintf(w, "%s done: %d messages in %s: %d delivered, %d skipped (already delivered, excluded or not captured)\n",
-		job.ID, job.Done, took, job.Delivered, job.Skipped)
+	fmt.Fprintf(w, "%s done: %s in %s: %d delivered, %d skipped (already delivered, excluded or not captured)\n",
+		job.ID, plural(job.Done, "message"), took, job.Delivered, job.Skipped)
 	return nil
 }
 
@@ -313,7 +339,7 @@ func (m *Main) backfillCancelCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return flags.withClient(func(c *control.Client) error {
 				if err := c.CancelBackfill(cmd.Context(), args[0]); err != nil {
-					return fmt.Errorf("cancel %s: %w", args[0], err)
+					return requestError("cancel", args[0], err)
 				}
 				fmt.Fprintf(m.Stdout, "cancelled %s; what it delivered stays delivered\n", args[0])
 				return nil

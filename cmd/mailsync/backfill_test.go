@@ -42,6 +42,11 @@ func TestBackfillWatchesUntilDone(t *testing.T) {
 	if !strings.Contains(errOut, "10/10") || !strings.Contains(errOut, "msg/s") {
 		t.Errorf("progress bar output lacks count or rate:\n%q", errOut)
 	}
+	// Until a rate is known the bar says so, rather than "0 msg/hr"
+	// (issue 14, item 10).
+	if strings.Contains(errOut, "0 msg/hr") || strings.Contains(errOut, " 0 msg/s") || !strings.Contains(errOut, "— msg/s") {
+		t.Errorf("progress bar starts with a made-up rate:\n%q", errOut)
+	}
 }
 
 func TestBackfillDryRunTable(t *testing.T) {

@@ -41,32 +41,69 @@ exits non-zero if any check failed. It never prints a secret.
 
 --sink-test also sends one signed test delivery to a webhook sink (event
 "test", key mailsync-check-...). The receiver should accept and ignore it.`,
+		Example: `  mailsync check --config /etc/mailsync/config.yaml
+  mailsync check -a sales
+  mailsync check --sink-test`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r := &checkReport{w: m.Stdout}
 			cfg, err := config.Load(cfgPath)
 			if err != nil {
-				r.fail("config", "%v", err)
+				var ce *config.Error
+				if !errors.As(err, &ce) {
+					r.usageFail("config", "%v", err)
+					return r.result()
+				}
+				for _, p := range ce.Problems {
+					r.usageFail("config", "%s: %v", cfgPath, p)
+				}
 				return r.result()
 			}
 			accounts := cfg.Accounts
 			if account != "" {
 				a, ok := cfg.Account(account)
 				if !ok {
-					return &exitError{code: 2, err: fmt.Errorf("--account %s: no such account in %s", account, cfgPath)}
+					return &exitError{code: exitUsage, err: fmt.Errorf("--account %s: no such account in %s", account, cfgPath)}
 				}
 				accounts = []config.Account{*a}
 			}
-			r.pass("config", "%s is valid (%d accounts, sink %s)", cfgPath, len(cfg.Accounts), cfg.Sink.Type)
-			for i := range accounts {
-				checkAccount(cmd.Context(), r, cfg, &accounts[i])
+			r.pass("config", "%s is valid (%s, sink %s)", cfgPath, plural(len(cfg.Accounts), "account"), cfg.Sink.Type)
+			// What run would refuse, from the function run calls.
+			skip := map[string]bool{}
+			for _, f := range preflight(cfg, daemonAnswers(cmd.Context(), cfg)) {
+				switch {
+				case f.warn:
+					r.warn(f.subject, "%v", f.err)
+				case f.usage:
+					r.usageFail(f.subject, "%v", f.err)
+				default:
+					r.fail(f.subject, "%v", f.err)
+				}
+				if !f.warn {
+					skip[f.subject] = true // its own check would say it again
+				}
 			}
-			checkSink(cmd.Context(), r, cfg, sinkTest)
+			for i := range accounts {
+				if !skip[accounts[i].ID] {
+					checkAccount(cmd.Context(), r, cfg, &accounts[i])
+				}
+				checkSMTP(cmd.Context(), r, &accounts[i])
+			}
+			hasDir := false
+			if subj := "sink " + cfg.Sink.Type; !skip[subj] {
+				hasDir = checkSink(cmd.Context(), r, cfg, sinkTest)
+			}
+			for _, w := range directoryWarnings(cfg, hasDir) {
+				r.warn("matcher", "%v", w)
+			}
+			for _, n := range startNowNotes(cfg) {
+				r.note(n.account, "%s", n.text)
+			}
 			checkSMTPFront(r, cfg)
 			return r.result()
 		},
 	}
-	cmd.Flags().StringVarP(&cfgPath, "config", "c", defaultConfigPath, "configuration file")
+	configFlag(cmd, &cfgPath, "configuration file")
 	cmd.Flags().StringVarP(&account, "account", "a", "", "check only this account")
 	cmd.Flags().BoolVar(&sinkTest, "sink-test", false, "send a signed test delivery to a webhook sink")
 	return cmd
@@ -76,6 +113,8 @@ exits non-zero if any check failed. It never prints a secret.
 type checkReport struct {
 	w             io.Writer
 	checks, fails int
+	// usage: a failure is the config's fault (exit 2, as run's).
+	usage bool
 }
 
 func (r *checkReport) line(verdict, subject, format string, args ...any) {
@@ -97,11 +136,26 @@ func (r *checkReport) fail(subject, format string, args ...any) {
 	r.line("FAIL", subject, format, args...)
 }
 
+// usageFail is a failure of the config itself: run refuses it with exit 2.
+func (r *checkReport) usageFail(subject, format string, args ...any) {
+	r.usage = true
+	r.fail(subject, format, args...)
+}
+
+// note says what a setting will do; it is not a check.
+func (r *checkReport) note(subject, format string, args ...any) {
+	fmt.Fprintf(r.w, "%-4s  %s: %s\n", "NOTE", subject, oneLine(fmt.Sprintf(format, args...)))
+}
+
 func (r *checkReport) result() error {
 	if r.fails == 0 {
 		return nil
 	}
-	return &exitError{code: 1, err: fmt.Errorf("%d of %d checks failed", r.fails, r.checks)}
+	code := exitFailure
+	if r.usage {
+		code = exitUsage
+	}
+	return &exitError{code: code, err: fmt.Errorf("%d of %s failed", r.fails, plural(r.checks, "check"))}
 }
 
 // probeAuth wraps the real login to learn how far Dial got: Dial calls it
@@ -161,7 +215,7 @@ func checkAccount(ctx context.Context, r *checkReport, cfg *config.Config, acct 
 			r.fail(subj, "folder %s: status: %v", describeEntry(entry, name), err)
 			continue
 		}
-		r.pass(subj, "folder %s: found, %d messages", describeEntry(entry, name), n)
+		r.pass(subj, "folder %s: found, %s", describeEntry(entry, name), plural(int(n), "message"))
 	}
 }
 

@@ -177,7 +177,7 @@ func TestCheckAgainstDovecot(t *testing.T) {
 					t.Errorf("output contains %q", w)
 				}
 			}
-			if !strings.Contains(out, "PASS  config: "+cfg+" is valid (1 accounts") {
+			if !strings.Contains(out, "PASS  config: "+cfg+" is valid (1 account,") {
 				t.Errorf("no config line")
 			}
 			if tt.wantCode != 0 && !strings.Contains(errOut, "checks failed") {
@@ -245,7 +245,7 @@ func TestCheckConfigErrors(t *testing.T) {
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("accounts:\n  - {id: a, host: h, port: 99999, username: u, password_env: X}\n"), 0o600)
 	out, errOut, code := runCLI(t, context.Background(), "check", "-c", bad)
-	if code != 1 || !strings.Contains(out, "FAIL  config: ") || !strings.Contains(out, "port") || !strings.Contains(errOut, "1 of 1 checks failed") {
+	if code != 2 || !strings.Contains(out, "FAIL  config: ") || !strings.Contains(out, "port") || !strings.Contains(errOut, "2 of 2 checks failed") || strings.Count(out, "FAIL  config: ") != 2 {
 		t.Errorf("invalid config: exit %d\nstdout %s\nstderr %s", code, out, errOut)
 	}
 
@@ -253,7 +253,7 @@ func TestCheckConfigErrors(t *testing.T) {
 	cfg := writeCheckConfig(t, checkAcct{port: 1, tls: "none", password: "x", folders: "[inbox]"}, "")
 	os.Remove(filepath.Join(filepath.Dir(cfg), "imap.password"))
 	out, _, code = runCLI(t, context.Background(), "check", "-c", cfg)
-	if code != 1 || !strings.Contains(out, "FAIL  alice: accounts[alice].password_file: open ") {
+	if code != 2 || !strings.Contains(out, "FAIL  alice: accounts[alice].password_file: open ") {
 		t.Errorf("missing password file: exit %d\n%s", code, out)
 	}
 	// The jsonl sink directory does not exist yet but can be created.

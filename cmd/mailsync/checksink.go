@@ -24,7 +24,9 @@ import (
 
 // checkSink checks the configured sink without delivering anything, unless
 // sinkTest asks for a webhook test delivery.
-func checkSink(ctx context.Context, r *checkReport, cfg *config.Config, sinkTest bool) {
+// It reports whether the opened sink looks records up (matcher.Directory);
+// a file or webhook sink is not opened here and has no directory.
+func checkSink(ctx context.Context, r *checkReport, cfg *config.Config, sinkTest bool) (hasDirectory bool) {
 	subj := "sink " + cfg.Sink.Type
 	settings := cfg.SinkSettings()
 	switch cfg.Sink.Type {
@@ -33,8 +35,9 @@ func checkSink(ctx context.Context, r *checkReport, cfg *config.Config, sinkTest
 	case "webhook":
 		checkWebhook(ctx, r, subj, settings, sinkTest)
 	default:
-		checkCRM(ctx, r, subj, cfg)
+		return checkCRM(ctx, r, subj, cfg)
 	}
+	return false
 }
 
 // checkJSONL proves the file can be appended to, or created, without
@@ -57,7 +60,7 @@ func checkJSONL(r *checkReport, subj string, settings map[string]any) {
 			return
 		}
 		f.Close()
-		r.pass(subj, "%s is writable (%d bytes)", c.Path, fi.Size())
+		r.pass(subj, "%s is writable (%s)", c.Path, plural(int(fi.Size()), "byte"))
 	case errors.Is(err, fs.ErrNotExist):
 		// The sink creates missing directories: test the nearest one
 		// that exists.
@@ -190,34 +193,32 @@ func describeCertError(name string, err error) string {
 // checkCRM parses the adapter's section as the daemon does and, for a CRM
 // adapter, opens it and runs its own check: log in and verify the rights
 // delivery needs.
-func checkCRM(ctx context.Context, r *checkReport, subj string, cfg *config.Config) {
-	if _, err := sink.Parse(cfg.Sink.Type, cfg.SinkSettings()); err != nil {
-		r.fail(subj, "%v", err)
-		return
-	}
+func checkCRM(ctx context.Context, r *checkReport, subj string, cfg *config.Config) (hasDirectory bool) {
 	if !sink.Shared(cfg.Sink.Type) {
 		r.pass(subj, "config valid (check has no reachability test for this sink)")
-		return
+		return false
 	}
 	log := newLogger(config.Log{Level: "error", Format: "text"}, os.Stderr)
 	s, err := openSink(ctx, cfg, log, &sink.MemoryKV{}, nil)
 	if err != nil {
 		r.fail(subj, "%v", err)
-		return
+		return false
 	}
 	defer s.Close()
+	_, hasDirectory = s.(matcher.Directory)
 	what := "config valid"
 	if c, ok := s.(sink.Checker); ok {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		if err := c.Check(cctx); err != nil {
 			r.fail(subj, "%v", err)
-			return
+			return hasDirectory
 		}
 		what = "logged in, rights verified"
 	}
-	if _, ok := s.(matcher.Directory); ok {
+	if hasDirectory {
 		what += "; the matcher looks records up in it"
 	}
 	r.pass(subj, "%s", what)
+	return hasDirectory
 }

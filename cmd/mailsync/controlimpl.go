@@ -28,20 +28,27 @@ func (d *daemon) control() control.Daemon {
 }
 
 // mapErr turns worker errors into the control package's, which the socket
-// maps to 404.
+// maps to 404, keeping the worker's words: both say "unknown account", and
+// saying it twice helps no one.
 func mapErr(err error) error {
-	switch {
-	case errors.Is(err, worker.ErrUnknownAccount):
-		return fmt.Errorf("%w: %v", control.ErrUnknownAccount, err)
-	case errors.Is(err, worker.ErrUnknownFolder):
-		return fmt.Errorf("%w: %v", control.ErrUnknownFolder, err)
-	case errors.Is(err, worker.ErrUnknownJob):
-		return fmt.Errorf("%w: %v", control.ErrUnknownJob, err)
-	case errors.Is(err, worker.ErrNoDeadLetter):
-		return fmt.Errorf("%w: %v", control.ErrUnknownMessage, err)
+	for _, m := range []struct{ from, to error }{
+		{worker.ErrUnknownAccount, control.ErrUnknownAccount},
+		{worker.ErrUnknownFolder, control.ErrUnknownFolder},
+		{worker.ErrUnknownJob, control.ErrUnknownJob},
+		{worker.ErrNoDeadLetter, control.ErrUnknownMessage},
+	} {
+		if errors.Is(err, m.from) {
+			return &kindError{kind: m.to, err: err}
+		}
 	}
 	return err
 }
+
+// kindError is err, matching kind too (errors.Is) without saying it.
+type kindError struct{ kind, err error }
+
+func (e *kindError) Error() string   { return e.err.Error() }
+func (e *kindError) Unwrap() []error { return []error{e.kind, e.err} }
 
 func (c *controlAPI) Status(ctx context.Context) (*control.Status, error) {
 	cfg := c.d.sup.Config()
@@ -96,7 +103,8 @@ func folderStatus(tx *store.Tx, account, folder string) (control.FolderStatus, e
 	fs.UIDValidity, fs.LastUID, fs.UIDNext, fs.LastSync = cur.UIDValidity, cur.LastUID, cur.UIDNext, cur.LastSyncAt
 	fs.Delivered, fs.Excluded, fs.Skipped = cnt.Delivered, cnt.Excluded, cnt.Skipped
 	fs.Outbox, fs.DeadLetters = outbox, dead
-	return fs, nil
+	fs.Reasons, err = tx.Reasons(account, folder)
+	return fs, err
 }
 
 func (c *controlAPI) Pause(_ context.Context, account string) error {
@@ -202,7 +210,7 @@ func (d *daemon) reload() (*control.ReloadResult, error) {
 	defer d.reloadMu.Unlock()
 	refused := func(err error) error {
 		// A bad file is the caller's to fix: the socket answers 400.
-		return fmt.Errorf("%w: reload refused, the running configuration stays: %w", control.ErrInvalidRequest, err)
+		return &kindError{kind: control.ErrInvalidRequest, err: fmt.Errorf("reload refused, the running configuration stays: %w", err)}
 	}
 	cfg, err := config.Load(d.cfgPath)
 	if err != nil {

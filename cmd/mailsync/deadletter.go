@@ -76,7 +76,7 @@ func renderDeadLetters(w io.Writer, dls []control.DeadLetter, now time.Time) {
 			clip(oneLine(d.Reason), 60), clip(oneLine(d.Subject), 50))
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\n%d dead letters; retry with: mailsync deadletter retry --account A --folder F --uid N\n", len(dls))
+	fmt.Fprintf(w, "\n%s; retry with: mailsync deadletter retry --account A --folder F --uid N\n", plural(len(dls), "dead letter"))
 }
 
 // clip shortens s to n runes with an ellipsis.
@@ -100,11 +100,11 @@ func (m *Main) deadLetterActionCommand(name, short string,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if uid == 0 {
-				return &exitError{code: 2, err: fmt.Errorf("--uid must be a positive number")}
+				return &exitError{code: exitUsage, err: fmt.Errorf("--uid must be a positive number")}
 			}
 			return flags.withClient(func(c *control.Client) error {
 				if err := act(cmd.Context(), c, account, folder, uid); err != nil {
-					return fmt.Errorf("%s %s/%s uid %d: %w", name, account, folder, uid, err)
+					return requestError(name, fmt.Sprintf("%s/%s uid %d", account, folder, uid), err)
 				}
 				fmt.Fprintf(m.Stdout, done, account, folder, uid)
 				return nil

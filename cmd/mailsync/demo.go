@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	stdsync "sync"
 	"time"
@@ -29,8 +32,11 @@ func (m *Main) demoCommand() *cobra.Command {
 		Long: `Demo starts an in-memory IMAP server on 127.0.0.1 with two mailboxes of sample
 mail, runs the real sync pipeline into a JSONL sink in a temporary directory,
 prints one line per message as it is matched and delivered, then appends new
-mail every few seconds so you can watch IDLE deliver it live. Ctrl-C exits.`,
-		Args: cobra.NoArgs,
+mail every few seconds so you can watch IDLE deliver it live. Ctrl-C exits.
+--dir keeps the state file and the JSONL output (it is created if needed); a
+later run with the same --dir adds to them.`,
+		Example: "  mailsync demo\n  mailsync demo --dir ./demo --every 2s -v",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return m.runDemo(cmd.Context(), every, dir, verbose)
 		},
@@ -48,12 +54,21 @@ func (m *Main) runDemo(ctx context.Context, every time.Duration, dir string, ver
 			return err
 		}
 	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("--dir: %w", err)
+	}
+	gen, err := nextDemoGeneration(dir)
+	if err != nil {
+		return err
+	}
 	level := "error"
 	if verbose {
 		level = "info"
 	}
 	log := newLogger(config.Log{Level: level, Format: "text"}, os.Stderr)
-	srv, err := demo.Start(ctx, demo.Options{Logger: log})
+	// A reused --dir keeps the state and the JSONL file: this run's server
+	// is a new one, with new mail and a new UIDVALIDITY.
+	srv, err := demo.Start(ctx, demo.Options{Logger: log, Seed: int64(gen) + 1, Generation: gen})
 	if err != nil {
 		return fmt.Errorf("demo server: %w", err)
 	}
@@ -89,6 +104,21 @@ func (m *Main) runDemo(ctx context.Context, every time.Duration, dir string, ver
 	fmt.Fprintf(m.Stdout, "\n%d delivered, %d excluded or skipped. The JSONL file and state are kept in %s\n",
 		p.delivered, p.other, dir)
 	return d.close()
+}
+
+// nextDemoGeneration counts the demo runs in dir: 0 for a new one.
+func nextDemoGeneration(dir string) (int, error) {
+	path := filepath.Join(dir, "demo-runs")
+	gen := 0
+	if b, err := os.ReadFile(path); err == nil {
+		gen, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return 0, err
+	}
+	if err := os.WriteFile(path, []byte(strconv.Itoa(gen+1)+"\n"), 0o600); err != nil {
+		return 0, err
+	}
+	return gen, nil
 }
 
 func demoConfig(srv *demo.Server, dir, dirFile string) (*config.Config, error) {

@@ -38,36 +38,40 @@ exclusions checked, the rule that fired, the records linked and the records
 it would create.
 
 match --dry-run --account ID --folder NAME [--since DATE] runs the rules over a
-real folder without delivering anything and prints a summary table.`,
+real folder without delivering anything and prints a summary table. DATE is
+YYYY-MM-DD, an RFC 3339 time, or a number of days ago such as 90d.`,
+		Example: `  mailsync match --explain message.eml -a sales
+  mailsync match --explain message.eml --keyword '$CRMPrivate' --json
+  mailsync match --dry-run -a sales --folder INBOX --since 90d`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(cfgPath)
 			if err != nil {
-				return &exitError{code: 2, err: err}
+				return &exitError{code: exitUsage, err: err}
 			}
 			switch {
 			case explain != "" && dryRun:
-				return &exitError{code: 2, err: errors.New("use either --explain FILE or --dry-run, not both")}
+				return &exitError{code: exitUsage, err: errors.New("use either --explain FILE or --dry-run, not both")}
 			case explain != "":
 				return m.matchExplain(cmd.Context(), cfg, explain, account, folder, role, keywords, asJSON)
 			case dryRun:
 				if account == "" || folder == "" {
-					return &exitError{code: 2, err: errors.New("--dry-run needs --account and --folder")}
+					return &exitError{code: exitUsage, err: errors.New("--dry-run needs --account and --folder")}
 				}
 				return m.matchDryRun(cmd.Context(), cfg, account, folder, since, asJSON)
 			}
-			return &exitError{code: 2, err: errors.New("give --explain FILE.eml or --dry-run")}
+			return &exitError{code: exitUsage, err: errors.New("give --explain FILE.eml or --dry-run")}
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&cfgPath, "config", "c", "/etc/mailsync/config.yaml", "configuration file")
+	configFlag(cmd, &cfgPath, "configuration file")
 	f.StringVar(&explain, "explain", "", "explain the decision for this .eml file")
 	f.BoolVar(&dryRun, "dry-run", false, "match a real folder without delivering")
-	f.StringVar(&account, "account", "", "account whose policy applies (default: the first)")
+	f.StringVarP(&account, "account", "a", "", "account whose policy applies (default: the first)")
 	f.StringVar(&folder, "folder", "INBOX", "folder the message is in")
 	f.StringVar(&role, "role", "", "folder role for --explain: inbox, sent, archive, junk, trash")
 	f.StringSliceVar(&keywords, "keyword", nil, "IMAP keywords the message carries (e.g. $CRMPrivate)")
-	f.StringVar(&since, "since", "", "with --dry-run: only messages on or after this date (2006-01-02)")
+	f.StringVar(&since, "since", "", "with --dry-run: only messages on or after this date (YYYY-MM-DD, RFC 3339 or 90d)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
@@ -117,7 +121,7 @@ func pickAccount(cfg *config.Config, id string) (*config.Account, error) {
 	}
 	a, ok := cfg.Account(id)
 	if !ok {
-		return nil, &exitError{code: 2, err: fmt.Errorf("no account %q in the config", id)}
+		return nil, &exitError{code: exitUsage, err: fmt.Errorf("no account %q in the config", id)}
 	}
 	return a, nil
 }
@@ -171,8 +175,8 @@ func (m *Main) matchDryRun(ctx context.Context, cfg *config.Config, account, fol
 	}
 	var sinceT time.Time
 	if since != "" {
-		if sinceT, err = time.Parse("2006-01-02", since); err != nil {
-			return &exitError{code: 2, err: fmt.Errorf("--since: want a date like 2026-01-31: %v", err)}
+		if sinceT, err = parseDate(since, time.Now(), false); err != nil {
+			return &exitError{code: exitUsage, err: fmt.Errorf("--since: %w", err)}
 		}
 	}
 	mt, closeFn, err := offlineMatcher(cfg, m.Stderr)

@@ -19,11 +19,12 @@ func (m *Main) pauseCommand() *cobra.Command {
 		Long: `Pause closes the account's IMAP connections and stops its workers; nothing is
 fetched or delivered for it until "mailsync resume". The pause lasts until
 resume or a daemon restart.`,
-		Args: cobra.NoArgs,
+		Example: "  mailsync pause --account sales",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return flags.withClient(func(c *control.Client) error {
 				if err := c.Pause(cmd.Context(), account); err != nil {
-					return fmt.Errorf("pause %s: %w", account, err)
+					return requestError("pause", account, err)
 				}
 				fmt.Fprintf(m.Stdout, "paused %s; resume with: mailsync resume --account %s\n", account, account)
 				return nil
@@ -44,11 +45,15 @@ func (m *Main) resumeCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "resume --account ID",
 		Short: "Resume a paused account",
-		Args:  cobra.NoArgs,
+		Long: `Resume restarts a paused account's workers: they reconnect and catch up from
+where the cursor stopped, so nothing that arrived during the pause is missed.
+Resuming an account that is not paused does nothing.`,
+		Example: "  mailsync resume --account sales\n  mailsync resume -a sales --socket /run/mailsync/mailsync.sock",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return flags.withClient(func(c *control.Client) error {
 				if err := c.Resume(cmd.Context(), account); err != nil {
-					return fmt.Errorf("resume %s: %w", account, err)
+					return requestError("resume", account, err)
 				}
 				fmt.Fprintf(m.Stdout, "resumed %s\n", account)
 				return nil

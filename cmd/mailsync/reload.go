@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,15 +30,16 @@ func (m *Main) reloadCommand() *cobra.Command {
 "systemctl reload mailsync" do) and prints what changed. A file that does not
 parse or validate is refused with the reason, and the daemon keeps running
 with the config it has.`,
-		Args: cobra.NoArgs,
+		Example: "  mailsync reload\n  systemctl reload mailsync   # the same, through SIGHUP",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return flags.withClient(func(c *control.Client) error {
 				res, err := c.Reload(cmd.Context())
 				if err != nil {
-					if strings.HasPrefix(err.Error(), "reload refused") {
-						return err // the daemon's own words say it all
+					if errors.Is(err, control.ErrInvalidRequest) {
+						return err // the daemon's own words: refused, and why
 					}
-					return fmt.Errorf("reload refused: %w (the daemon keeps its running config)", err)
+					return fmt.Errorf("reload failed: %w", err)
 				}
 				printReload(m.Stdout, res)
 				return nil

@@ -19,11 +19,12 @@ func (m *Main) resyncCommand() *cobra.Command {
 		Long: `Resync forgets the folder's cursor and scans it again from the start. The
 delivery ledger is kept, so messages the CRM already has are not sent twice;
 use it after restoring a mailbox or changing the matcher rules.`,
-		Args: cobra.NoArgs,
+		Example: "  mailsync resync --account sales --folder INBOX",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return flags.withClient(func(c *control.Client) error {
 				if err := c.Resync(cmd.Context(), account, folder); err != nil {
-					return fmt.Errorf("resync %s/%s: %w", account, folder, err)
+					return requestError("resync", account+"/"+folder, err)
 				}
 				fmt.Fprintf(m.Stdout, "resync of %s/%s started; follow it with: mailsync status\n", account, folder)
 				return nil

@@ -9,6 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mailsync/mailsync/config"
+	"github.com/mailsync/mailsync/matcher"
+	"github.com/mailsync/mailsync/store"
 )
 
 func (m *Main) runCommand() *cobra.Command {
@@ -20,19 +22,32 @@ func (m *Main) runCommand() *cobra.Command {
 last run, then holds IDLE and hands every new message to the sink.
 
 SIGTERM or SIGINT stops it gracefully (deliveries in flight may finish within
-sync.shutdown_grace); a second signal stops it at once.`,
+sync.shutdown_grace); a second signal stops it at once. Before anything starts
+it runs the same preflight as "mailsync check" (config, files it names, state
+directory, admin.listen, sink) and refuses to start with the key at fault.`,
+		Example: `  mailsync run --config /etc/mailsync/config.yaml
+  MAILSYNC_CONFIG=./mailsync.yaml mailsync run`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(cfgPath)
 			if err != nil {
-				return &exitError{code: 2, err: err}
+				return err
 			}
 			log := newLogger(cfg.Log, os.Stderr)
+			// The same preflight as check: what it fails, run refuses.
+			findings := preflight(cfg, false)
+			if err := preflightError(findings); err != nil {
+				return err
+			}
+			for _, f := range findings {
+				log.Warn(f.err.Error())
+			}
 			d, err := openDaemon(cfg, log, daemonOptions{cfgPath: cfgPath})
 			if err != nil {
 				return err
 			}
 			defer d.close()
+			d.sayWhatItDoes(cmd.Context())
 			ctx := cmd.Context()
 			hard, stopSignals := secondSignal(ctx)
 			defer stopSignals()
@@ -49,8 +64,38 @@ sync.shutdown_grace); a second signal stops it at once.`,
 			return d.close()
 		},
 	}
-	cmd.Flags().StringVarP(&cfgPath, "config", "c", "/etc/mailsync/config.yaml", "configuration file")
+	configFlag(cmd, &cfgPath, "configuration file")
 	return cmd
+}
+
+// sayWhatItDoes logs, once at start, what a new admin would otherwise
+// find out by watching nothing happen: accounts that cannot capture
+// anything, folders that start empty on purpose (start: now), submission
+// servers that do not answer.
+func (d *daemon) sayWhatItDoes(ctx context.Context) {
+	_, hasDir := d.sink.(matcher.Directory)
+	for _, w := range directoryWarnings(d.cfg, hasDir) {
+		d.log.Warn(w.Error())
+	}
+	for i := range d.cfg.Accounts {
+		a := &d.cfg.Accounts[i]
+		if err := smtpReachable(ctx, a); err != nil {
+			d.log.Warn("mail sent from the CRM will wait: " + err.Error())
+		}
+	}
+	fresh := map[string]bool{}
+	_ = d.store.View(func(tx *store.Tx) error {
+		for _, a := range d.cfg.Accounts {
+			fs, err := tx.Folders(a.ID)
+			fresh[a.ID] = err == nil && len(fs) == 0
+		}
+		return nil
+	})
+	for _, n := range startNowNotes(d.cfg) {
+		if fresh[n.account] {
+			d.log.Info(n.text)
+		}
+	}
 }
 
 // secondSignal returns a channel closed by the second SIGINT/SIGTERM: the

@@ -52,19 +52,19 @@ command with that key to see a retry answered without sending again.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(cfgPath)
 			if err != nil {
-				return &exitError{code: 2, err: err}
+				return &exitError{code: exitUsage, err: err}
 			}
 			for _, r := range records {
 				kind, id, ok := strings.Cut(r, ":")
 				if !ok || kind == "" || id == "" {
-					return &exitError{code: 2, err: fmt.Errorf("--record %q: want kind:id, e.g. deal:D-42", r)}
+					return &exitError{code: exitUsage, err: fmt.Errorf("--record %q: want kind:id, e.g. deal:D-42", r)}
 				}
 				req.Records = append(req.Records, sink.Record{Kind: sink.Kind(kind), ID: id})
 			}
 			if textFile != "" {
 				b, err := os.ReadFile(textFile)
 				if err != nil {
-					return &exitError{code: 2, err: fmt.Errorf("--text-file: %w", err)}
+					return &exitError{code: exitUsage, err: fmt.Errorf("--text-file: %w", err)}
 				}
 				req.Text = string(b)
 			}
@@ -77,7 +77,7 @@ command with that key to see a retry answered without sending again.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&cfgPath, "config", "c", "/etc/mailsync/config.yaml", "configuration file (names admin.listen and admin.token_file)")
+	configFlag(cmd, &cfgPath, "configuration file (names admin.listen and admin.token_file)")
 	f.StringVarP(&account, "account", "a", "", "account id (required)")
 	f.StringVar(&req.From, "from", "", "From address (default: the account's)")
 	f.StringArrayVar(&req.To, "to", nil, "recipient (repeatable)")
@@ -99,11 +99,11 @@ command with that key to see a retry answered without sending again.`,
 func (m *Main) postSend(ctx context.Context, cfg *config.Config, account string, req *outbound.Request, printJSON bool) error {
 	endpoint, err := sendURL(cfg.Admin.Listen, account)
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return &exitError{code: exitUsage, err: err}
 	}
 	token, err := readToken(cfg.Admin.TokenFile)
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return &exitError{code: exitUsage, err: err}
 	}
 	body, err := json.Marshal(req)
 	if err != nil {

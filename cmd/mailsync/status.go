@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -32,7 +34,7 @@ type daemonFlags struct {
 }
 
 func (f *daemonFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVarP(&f.cfgPath, "config", "c", defaultConfigPath, "configuration file (names the control socket)")
+	configFlag(cmd, &f.cfgPath, "configuration file (names the control socket)")
 	cmd.Flags().StringVar(&f.socket, "socket", "", "control socket path (default: from the config)")
 }
 
@@ -40,7 +42,7 @@ func (f *daemonFlags) add(cmd *cobra.Command) {
 func (f *daemonFlags) config() (*config.Config, error) {
 	cfg, err := config.Load(f.cfgPath)
 	if err != nil {
-		return nil, &exitError{code: 2, err: err}
+		return nil, &exitError{code: exitUsage, err: err}
 	}
 	return cfg, nil
 }
@@ -71,6 +73,18 @@ func (f *daemonFlags) dial() (*control.Client, error) {
 	return c, err
 }
 
+// requestError words the daemon's answer to verb on object ("pause",
+// "sales"). A refusal naming what the daemon does not have already names
+// the object, so it gets the verb only: "pause: unknown account: nosuch".
+func requestError(verb, object string, err error) error {
+	for _, k := range []error{control.ErrUnknownAccount, control.ErrUnknownFolder, control.ErrUnknownJob, control.ErrUnknownMessage} {
+		if errors.Is(err, k) {
+			return fmt.Errorf("%s: %w", verb, err)
+		}
+	}
+	return fmt.Errorf("%s %s: %w", verb, object, err)
+}
+
 // withClient runs fn with a client of the running daemon and closes it.
 func (f *daemonFlags) withClient(fn func(c *control.Client) error) error {
 	c, err := f.dial()
@@ -92,7 +106,8 @@ func (m *Main) statusCommand() *cobra.Command {
 		Long: `Status asks the running daemon over its control socket. If no daemon answers,
 it reads the state file directly (read-only) and says so; live fields such as
 the worker state and connection count are then unknown.`,
-		Args: cobra.NoArgs,
+		Example: "  mailsync status\n  mailsync status --json",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := m.fetchStatus(cmd.Context(), &flags)
 			if err != nil {
@@ -207,7 +222,8 @@ func offlineFolder(tx *store.Tx, account, folder string) (control.FolderStatus, 
 	}
 	fst.UIDValidity, fst.LastUID, fst.UIDNext, fst.LastSync = cur.UIDValidity, cur.LastUID, cur.UIDNext, cur.LastSyncAt
 	fst.Delivered, fst.Excluded, fst.Skipped = c.Delivered, c.Excluded, c.Skipped
-	return fst, nil
+	fst.Reasons, err = tx.Reasons(account, folder)
+	return fst, err
 }
 
 // renderStatus prints the status as a header and one table: a line per
@@ -233,23 +249,45 @@ func renderStatus(w io.Writer, st *control.Status, now time.Time) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ACCOUNT\tFOLDER\tSTATE\tLAST UID\tDELIVERED\tOUTBOX\tDEAD\tLAST SYNC\tCONNS\tLAST ERROR")
+	fmt.Fprintln(tw, "ACCOUNT\tFOLDER\tSTATE\tLAST UID\tDELIVERED\tSKIPPED\tEXCLUDED\tOUTBOX\tDEAD\tLAST SYNC\tCONNS\tLAST ERROR")
+	var why []string
 	for _, a := range st.Accounts {
 		conns := fmt.Sprint(a.Connections)
 		if st.Offline {
 			conns = "-"
 		}
-		fmt.Fprintf(tw, "%s\t\t%s\t\t\t\t\t\t%s\t%s\n", a.Account, orDash(a.State), conns, plainError(a.LastError))
+		fmt.Fprintf(tw, "%s\t\t%s\t\t\t\t\t\t\t\t%s\t%s\n", a.Account, orDash(a.State), conns, plainError(a.LastError))
 		for _, f := range a.Folders {
 			errText := plainError(f.LastError)
 			if errText != "" && !f.LastErrorAt.IsZero() {
 				errText += " (" + ago(f.LastErrorAt, now) + ")"
 			}
-			fmt.Fprintf(tw, "\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t\t%s\n", f.Folder, orDash(f.State),
-				f.LastUID, f.Delivered, f.Outbox, f.DeadLetters, ago(f.LastSync, now), errText)
+			fmt.Fprintf(tw, "\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t\t%s\n", f.Folder, orDash(f.State),
+				f.LastUID, f.Delivered, f.Skipped, f.Excluded, f.Outbox, f.DeadLetters, ago(f.LastSync, now), errText)
+			if r := describeReasons(f.Reasons); r != "" {
+				why = append(why, fmt.Sprintf("  %s/%s: %s", a.Account, f.Folder, r))
+			}
 		}
 	}
 	tw.Flush()
+	if len(why) > 0 {
+		fmt.Fprintln(w, "\nnot delivered, by reason (mailsync match --explain FILE.eml says why for one message):")
+		for _, l := range why {
+			fmt.Fprintln(w, l)
+		}
+	}
+}
+
+// describeReasons lists reason counts, most frequent first:
+// "skipped no_match 6, excluded internal 2".
+func describeReasons(r map[string]int64) string {
+	keys := slices.Collect(maps.Keys(r))
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(r[b], r[a]), cmp.Compare(a, b)) })
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, r[k])
+	}
+	return strings.Join(parts, ", ")
 }
 
 func orDash(s string) string {

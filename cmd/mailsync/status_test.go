@@ -14,6 +14,7 @@ import (
 
 	"github.com/mailsync/mailsync/store"
 	"github.com/mailsync/mailsync/sync/control"
+	"github.com/mailsync/mailsync/sync/sink"
 )
 
 // runCLI runs a command line in-process with ctx.
@@ -163,7 +164,8 @@ func sampleStatus() *control.Status {
 			{Account: "ops", State: "auth failed", LastError: "imap 10.0.0.1:993: login: imap: NO [AUTHENTICATIONFAILED] Authentication failed.",
 				Folders: []control.FolderStatus{{Folder: "INBOX", State: "auth failed", LastUID: 40, Delivered: 38, LastSync: statusNow.Add(-2 * time.Hour)}}},
 			{Account: "sales", State: "running", Connections: 2, Folders: []control.FolderStatus{
-				{Folder: "INBOX", State: "idle", LastUID: 1234, Delivered: 1200, DeadLetters: 1, LastSync: statusNow.Add(-3 * time.Minute)},
+				{Folder: "INBOX", State: "idle", LastUID: 1234, Delivered: 1200, Skipped: 6, Excluded: 2, DeadLetters: 1, LastSync: statusNow.Add(-3 * time.Minute),
+					Reasons: map[string]int64{"skipped no_match": 6, "excluded internal": 2}},
 				{Folder: "Sent", State: "waiting for sink", LastUID: 567, Delivered: 560, Outbox: 2, LastSync: statusNow.Add(-40 * time.Second),
 					LastError: "retry after 30s: webhook crm.example: 503 Service Unavailable", LastErrorAt: statusNow.Add(-10 * time.Second)},
 			}},
@@ -179,12 +181,14 @@ func TestRenderStatus(t *testing.T) {
 		"mailsync 1.2.3, pid 4242, up 3h12m",
 		"config  /etc/mailsync/config.yaml",
 		"sink    webhook",
-		"ACCOUNT  FOLDER  STATE             LAST UID  DELIVERED  OUTBOX  DEAD  LAST SYNC  CONNS  LAST ERROR",
-		"ops              auth failed                                                     0      login refused: wrong username or password",
-		"         INBOX   auth failed       40        38         0       0     2h ago",
-		"sales            running                                                         2",
-		"         INBOX   idle              1234      1200       0       1     3m ago",
-		"         Sent    waiting for sink  567       560        2       0     40s ago           retry after 30s: webhook crm.example: 503 Service Unavailable (10s ago)",
+		"ACCOUNT  FOLDER  STATE             LAST UID  DELIVERED  SKIPPED  EXCLUDED  OUTBOX  DEAD  LAST SYNC  CONNS  LAST ERROR",
+		"ops              auth failed                                                                        0      login refused: wrong username or password",
+		"         INBOX   auth failed       40        38         0        0         0       0     2h ago",
+		"sales            running                                                                            2",
+		"         INBOX   idle              1234      1200       6        2         0       1     3m ago",
+		"         Sent    waiting for sink  567       560        0        0         2       0     40s ago           retry after 30s: webhook crm.example: 503 Service Unavailable (10s ago)",
+		// Why a folder delivers less than it holds (issue 14, item 4).
+		"  sales/INBOX: skipped no_match 6, excluded internal 2",
 	}
 	for _, w := range wantLines {
 		if !containsLine(got, w) {
@@ -300,6 +304,11 @@ func TestStatusOffline(t *testing.T) {
 		if err := tx.PutOutbox("sales", "INBOX", 320, store.OutboxEntry{Key: "k320"}); err != nil {
 			return err
 		}
+		// A skip through the ledger's own verb records its reason.
+		if _, err := tx.Skip("k5", store.Outcome{Copy: sink.Provenance{Account: "sales", Folder: "INBOX", UIDValidity: 9, UID: 5},
+			Reason: "no_match: no participant is in the directory", At: synced}); err != nil {
+			return err
+		}
 		if err := tx.PutDeadLetter("sales", "INBOX", 100, store.DeadLetter{Key: "k100", Reason: "422"}); err != nil {
 			return err
 		}
@@ -328,11 +337,12 @@ func TestStatusOffline(t *testing.T) {
 	}
 	for _, w := range []string{
 		"(daemon not running: read from state file)",
-		"ACCOUNT  FOLDER  STATE          LAST UID  DELIVERED  OUTBOX  DEAD  LAST SYNC  CONNS  LAST ERROR",
-		"old              not in config                                                -",
-		"sales            -                                                            -",
-		"         INBOX   -              321       300        1       2     5m ago",
-		"support          -                                                            -",
+		"ACCOUNT  FOLDER  STATE          LAST UID  DELIVERED  SKIPPED  EXCLUDED  OUTBOX  DEAD  LAST SYNC  CONNS  LAST ERROR",
+		"old              not in config                                                                   -",
+		"sales            -                                                                               -",
+		"         INBOX   -              321       300        17       4         1       2     5m ago",
+		"support          -                                                                               -",
+		"  sales/INBOX: skipped no_match 1",
 	} {
 		if !containsLine(out, w) {
 			t.Errorf("offline status lacks line %q\ngot:\n%s", w, out)

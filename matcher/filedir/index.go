@@ -45,6 +45,36 @@ func parseUpdated(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("invalid date %q (want RFC 3339 or YYYY-MM-DD)", s)
 }
 
+// parseDealsColumn reads a deals column: "id:name:stage:close" entries
+// separated by ";"; name, stage and close may be left out.
+func parseDealsColumn(s string) ([]sink.Deal, error) {
+	var deals []sink.Deal
+	for _, e := range strings.Split(s, ";") {
+		if strings.TrimSpace(e) == "" {
+			continue
+		}
+		f := strings.Split(e, ":")
+		for len(f) < 4 {
+			f = append(f, "")
+		}
+		// A close given as an RFC 3339 time holds colons of its own.
+		id, name, stage, closeAt := strings.TrimSpace(f[0]), strings.TrimSpace(f[1]), strings.TrimSpace(f[2]), strings.TrimSpace(strings.Join(f[3:], ":"))
+		if id == "" {
+			return nil, fmt.Errorf("deal %q has no id (want id:name:stage:close)", e)
+		}
+		open, err := parseOpen(stage)
+		if err != nil {
+			return nil, fmt.Errorf("deal %s stage: %v", id, err)
+		}
+		updated, err := parseUpdated(closeAt)
+		if err != nil {
+			return nil, fmt.Errorf("deal %s close: %v", id, err)
+		}
+		deals = append(deals, sink.Deal{ID: id, Name: name, Open: open, UpdatedAt: updated})
+	}
+	return deals, nil
+}
+
 // build validates rows and indexes them. Every bad row is reported (up to
 // maxErrors) so one edit cycle fixes them all.
 func build(rows []Row, file string) (*index, error) {
@@ -78,7 +108,12 @@ func build(rows []Row, file string) (*index, error) {
 				bad(r, "email", fmt.Errorf("invalid address %q: %v", r.Email, err))
 				continue
 			}
-			p := &person{rec: sink.Record{Kind: sink.Kind(strings.ToLower(r.Kind)), ID: r.ID, Name: r.Name, Email: email, Company: r.Company, Via: "directory file, email " + email}, line: r}
+			inline, err := parseDealsColumn(r.Deals)
+			if err != nil {
+				bad(r, "deals", err)
+				continue
+			}
+			p := &person{rec: sink.Record{Kind: sink.Kind(strings.ToLower(r.Kind)), ID: r.ID, Name: r.Name, Email: email, Company: r.Company, Via: "directory file, email " + email, Deals: inline}, line: r}
 			people = append(people, p)
 			byID[r.ID] = append(byID[r.ID], p)
 			byEmail[email] = append(byEmail[email], p)
@@ -87,7 +122,12 @@ func build(rows []Row, file string) (*index, error) {
 				bad(r, "id", fmt.Errorf("company %q listed twice", r.ID))
 				continue
 			}
-			companies[r.ID] = &sink.Record{Kind: sink.KindCompany, ID: r.ID, Name: r.Name, Via: "directory file, company domain"}
+			inline, err := parseDealsColumn(r.Deals)
+			if err != nil {
+				bad(r, "deals", err)
+				continue
+			}
+			companies[r.ID] = &sink.Record{Kind: sink.KindCompany, ID: r.ID, Name: r.Name, Via: "directory file, company domain", Deals: inline}
 			for _, d := range strings.FieldsFunc(r.Domain, func(c rune) bool { return c == ';' || c == ',' || c == ' ' }) {
 				n, err := matcher.NormalizeDomain(strings.TrimPrefix(d, "@"))
 				if err != nil || strings.Contains(n, "@") {

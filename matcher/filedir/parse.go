@@ -23,6 +23,11 @@ type Row struct {
 	Domain  string `yaml:"domain"`
 	Open    string `yaml:"open"`
 	Updated string `yaml:"updated"`
+	// Deals lists a contact's, lead's or company's deals inline, as
+	// "id:name:stage:close" entries separated by ";" (stage and close as
+	// the open and updated fields of a deal row), the form CRM exports
+	// and the demo's directory use.
+	Deals string `yaml:"deals"`
 
 	// Line is the row's line in its file; lines holds the line of each
 	// field where it differs (YAML).
@@ -55,7 +60,7 @@ func (e *RowError) Error() string {
 func (e *RowError) Unwrap() error { return e.Err }
 
 // columns are the CSV header names understood, in Row order.
-var columns = []string{"kind", "id", "name", "email", "contact", "company", "domain", "open", "updated"}
+var columns = []string{"kind", "id", "name", "email", "contact", "company", "domain", "open", "updated", "deals"}
 
 // ParseCSV reads rows from a CSV file whose first line names the columns
 // (any order, case-insensitive; unknown columns are ignored). name is used
@@ -115,7 +120,7 @@ func csvErr(name string, err error) error {
 }
 
 func (r *Row) fields() []*string {
-	return []*string{&r.Kind, &r.ID, &r.Name, &r.Email, &r.Contact, &r.Company, &r.Domain, &r.Open, &r.Updated}
+	return []*string{&r.Kind, &r.ID, &r.Name, &r.Email, &r.Contact, &r.Company, &r.Domain, &r.Open, &r.Updated, &r.Deals}
 }
 
 // ParseYAML reads rows from a YAML document of the form

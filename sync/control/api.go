@@ -73,21 +73,24 @@ type AccountStatus struct {
 
 // FolderStatus is one synced folder.
 type FolderStatus struct {
-	Folder            string    `json:"folder"`
-	Role              string    `json:"role,omitempty"`
-	State             string    `json:"state"` // idle, syncing, polling, backing off, waiting for sink, auth failed, paused
-	UIDValidity       uint32    `json:"uidvalidity,omitempty"`
-	LastUID           uint32    `json:"last_uid"`
-	UIDNext           uint32    `json:"uidnext,omitempty"`
-	Delivered         int64     `json:"delivered"`
-	Excluded          int64     `json:"excluded"`
-	Skipped           int64     `json:"skipped"`
-	Outbox            int       `json:"outbox"`
-	DeadLetters       int       `json:"dead_letters"`
-	LastError         string    `json:"last_error,omitempty"`
-	LastErrorAt       time.Time `json:"last_error_at,omitzero"`
-	ConsecutiveErrors int       `json:"consecutive_errors,omitempty"`
-	LastSync          time.Time `json:"last_sync,omitzero"`
+	Folder      string `json:"folder"`
+	Role        string `json:"role,omitempty"`
+	State       string `json:"state"` // idle, syncing, polling, backing off, waiting for sink, auth failed, paused
+	UIDValidity uint32 `json:"uidvalidity,omitempty"`
+	LastUID     uint32 `json:"last_uid"`
+	UIDNext     uint32 `json:"uidnext,omitempty"`
+	Delivered   int64  `json:"delivered"`
+	Excluded    int64  `json:"excluded"`
+	Skipped     int64  `json:"skipped"`
+	// Reasons counts the skipped and excluded copies by reason code:
+	// "skipped no_match": 6.
+	Reasons           map[string]int64 `json:"reasons,omitempty"`
+	Outbox            int              `json:"outbox"`
+	DeadLetters       int              `json:"dead_letters"`
+	LastError         string           `json:"last_error,omitempty"`
+	LastErrorAt       time.Time        `json:"last_error_at,omitzero"`
+	ConsecutiveErrors int              `json:"consecutive_errors,omitempty"`
+	LastSync          time.Time        `json:"last_sync,omitzero"`
 	// WriteBack says whether the logged keyword can be stored here
 	// ("off: PERMANENTFLAGS has no \*" when the server refuses keywords).
 	WriteBack string `json:"write_back,omitempty"`

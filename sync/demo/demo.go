@@ -47,6 +47,12 @@ type Options struct {
 	Addr string
 	// Seed makes the seeded mail reproducible. Default 1.
 	Seed int64
+	// Generation numbers a run that reuses the state file of earlier ones
+	// (demo --dir): its mailboxes get a UIDVALIDITY above theirs, as a
+	// server's recreated mailbox would (RFC 9051 §2.3.1.1), so the daemon
+	// rescans them instead of taking its old cursors for this server's.
+	// Default 0: the first run.
+	Generation int
 	// Inbox and Sent are how many messages each user's INBOX and Sent
 	// start with. Defaults 40 and 15.
 	Inbox, Sent int
@@ -120,7 +126,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		{Name: "Acme Sales", Address: "sales@acme.example"},
 		{Name: "Acme Support", Address: "support@acme.example"},
 	} {
-		acct, err := newAccount(a)
+		acct, err := newAccount(a, opts.Generation)
 		if err != nil {
 			return nil, err
 		}
@@ -169,13 +175,24 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	return s, nil
 }
 
-func newAccount(a mail.Address) (*account, error) {
+func newAccount(a mail.Address, generation int) (*account, error) {
 	var b [18]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, fmt.Errorf("generate password for %s: %w", a.Address, err)
 	}
 	acct := &account{addr: a, password: base64.RawURLEncoding.EncodeToString(b[:])}
 	acct.user = imapmemserver.NewUser(a.Address, acct.password)
+	// The memory server numbers UIDVALIDITY per user, one per CREATE; a
+	// created and deleted mailbox per generation moves it past earlier
+	// runs' (two mailboxes each).
+	for i := 0; i < 2*generation; i++ {
+		if err := acct.user.Create("generation", nil); err != nil {
+			return nil, fmt.Errorf("demo generation %d for %s: %w", generation, a.Address, err)
+		}
+		if err := acct.user.Delete("generation"); err != nil {
+			return nil, fmt.Errorf("demo generation %d for %s: %w", generation, a.Address, err)
+		}
+	}
 	for _, mb := range []struct {
 		name string
 		use  []imap.MailboxAttr

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strings"
 	stdsync "sync"
 	"time"
 
@@ -150,6 +151,9 @@ func New(cfg *config.Config, opts Options) (*Manager, error) {
 		}
 		v, err := OpenVault(opts.Store, &cfg.Tokens)
 		if err != nil {
+			if strings.HasPrefix(err.Error(), "tokens.") {
+				return nil, err // names its key already
+			}
 			return nil, fmt.Errorf("tokens: %w", err)
 		}
 		if v.Plaintext() {

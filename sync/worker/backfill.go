@@ -25,11 +25,10 @@ type BackfillRequest struct {
 	OldestFirst     bool
 }
 
-// BackfillProgress is a job as stored, plus what only the running job
-// knows (the dry run's decisions by reason).
+// BackfillProgress is a job as stored, with the live progress of a
+// running one.
 type BackfillProgress struct {
 	store.BackfillJob
-	Matched map[string]int
 }
 
 // backfill is one running job. It is owned by the supervisor, which waits
@@ -41,7 +40,6 @@ type backfill struct {
 
 	mu        stdsync.Mutex
 	job       store.BackfillJob
-	matched   map[string]int
 	cancelled bool
 }
 
@@ -103,7 +101,7 @@ func (s *Supervisor) resumeBackfills() {
 
 func (s *Supervisor) runBackfill(job store.BackfillJob) {
 	ctx, cancel := context.WithCancel(s.runCtx)
-	bf := &backfill{sup: s, cancel: cancel, job: job, matched: map[string]int{}}
+	bf := &backfill{sup: s, cancel: cancel, job: job}
 	s.mu.Lock()
 	s.backfills[job.ID] = bf
 	s.mu.Unlock()
@@ -156,7 +154,8 @@ func (s *Supervisor) Backfills() ([]BackfillProgress, error) {
 	for i := range out {
 		if bf := s.backfills[out[i].ID]; bf != nil {
 			bf.mu.Lock()
-			out[i].BackfillJob, out[i].Matched = bf.job, maps.Clone(bf.matched)
+			out[i].BackfillJob = bf.job
+			out[i].Matched = maps.Clone(bf.job.Matched) // progress goes on writing to the job's map
 			bf.mu.Unlock()
 		}
 	}
@@ -363,7 +362,10 @@ func (bf *backfill) progress(b *batch) {
 			j.Done++
 			switch {
 			case j.DryRun:
-				bf.matched[it.action.String()+": "+reasonCode(it)]++
+				if j.Matched == nil {
+					j.Matched = map[string]int{}
+				}
+				j.Matched[it.action.String()+": "+reasonCode(it)]++
 			case it.action == actDeliver:
 				j.Delivered++
 			default:
@@ -392,6 +394,7 @@ func (bf *backfill) update(fn func(*store.BackfillJob)) {
 	fn(&bf.job)
 	bf.job.Updated = time.Now()
 	job := bf.job
+	job.Matched = maps.Clone(job.Matched) // encoded outside the lock
 	bf.mu.Unlock()
 	if err := bf.sup.store.Update(func(tx *store.Tx) error { return tx.PutBackfill(job) }); err != nil {
 		bf.sup.log.Error("cannot record backfill progress", append(bf.log(), "error", err)...)

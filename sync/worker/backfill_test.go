@@ -114,4 +114,13 @@ func TestBackfillDryRunDeliversNothing(t *testing.T) {
 	if j := jobs[0]; j.Done != 50 {
 		t.Fatalf("dry run processed %d of 50", j.Done)
 	}
+	// The decisions by reason outlive the job: the CLI reads them after
+	// it is done (issue 14, item 6).
+	n := 0
+	for _, c := range jobs[0].Matched {
+		n += c
+	}
+	if n != 50 {
+		t.Fatalf("finished dry run reports %d decisions by reason (%v), want 50", n, jobs[0].Matched)
+	}
 }

@@ -29,10 +29,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	counter := func(name, help string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "mailsync", Name: name, Help: help}, []string{"account"})
 	}
+	byReason := func(name, help string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "mailsync", Name: name, Help: help}, []string{"account", "reason"})
+	}
 	m := &metrics{
 		delivered:    counter("messages_delivered_total", "Messages the sink acknowledged."),
-		excluded:     counter("messages_excluded_total", "Messages the matcher excluded (internal, bulk, private, ...)."),
-		skipped:      counter("messages_skipped_total", "Messages not captured under the account's capture mode."),
+		excluded:     byReason("messages_excluded_total", "Messages the matcher excluded, by reason code (internal, bulk, private, ...)."),
+		skipped:      byReason("messages_skipped_total", "Messages not captured under the account's capture mode, by reason code (no_match, ...)."),
 		deadLettered: counter("messages_dead_lettered_total", "Messages parked in the dead-letter list."),
 		duplicates:   counter("messages_duplicate_total", "Copies of already delivered messages (provenance added)."),
 		reconnects:   counter("imap_reconnects_total", "IMAP reconnects after an error."),
@@ -77,10 +80,19 @@ func (m *metrics) stage(name string, start time.Time) {
 
 func (m *metrics) addOutcomes(acct string, c store.Counters, duplicates int) {
 	m.delivered.WithLabelValues(acct).Add(float64(c.Delivered))
-	m.excluded.WithLabelValues(acct).Add(float64(c.Excluded))
-	m.skipped.WithLabelValues(acct).Add(float64(c.Skipped))
 	m.deadLettered.WithLabelValues(acct).Add(float64(c.DeadLettered))
 	m.duplicates.WithLabelValues(acct).Add(float64(duplicates))
+}
+
+// outcome counts one committed skip or exclusion under its reason code;
+// addOutcomes counts the rest, which have no reason label.
+func (m *metrics) outcome(acct string, a action, reason string) {
+	switch a {
+	case actSkip:
+		m.skipped.WithLabelValues(acct, store.ReasonCode(reason)).Inc()
+	case actExclude:
+		m.excluded.WithLabelValues(acct, store.ReasonCode(reason)).Inc()
+	}
 }
 
 func (m *metrics) reconnect(acct string)   { m.reconnects.WithLabelValues(acct).Inc() }

@@ -23,7 +23,9 @@ type Event struct {
 	Lag time.Duration
 }
 
+// observe reports a committed item to the metrics and the observer.
 func (f *folderWorker) observe(b *batch, it *item, now time.Time) {
+	f.sup.metrics.outcome(f.acct.cfg.ID, it.action, it.reason)
 	if f.sup.observer == nil {
 		return
 	}

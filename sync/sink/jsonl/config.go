@@ -2,7 +2,6 @@ package jsonl
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"reflect"
@@ -44,7 +43,7 @@ func ParseSettings(settings map[string]any) (Config, error) {
 		return cfg, err
 	}
 	if err := dec.Decode(settings); err != nil {
-		return cfg, settingsError(err)
+		return cfg, sink.SettingError(configPath, settings, err)
 	}
 	if cfg.Path == "" {
 		return cfg, fmt.Errorf("%s.path: is required", configPath)
@@ -69,13 +68,4 @@ func fileModeHook(from, to reflect.Type, data any) (any, error) {
 		return nil, fmt.Errorf("%q is not an octal file mode", data)
 	}
 	return os.FileMode(v), nil
-}
-
-// settingsError rewrites mapstructure's error as "sink.jsonl.<key>: ...".
-func settingsError(err error) error {
-	var de *mapstructure.DecodeError
-	if errors.As(err, &de) && de.Name() != "" {
-		return fmt.Errorf("%s.%s: %w", configPath, de.Name(), de.Unwrap())
-	}
-	return fmt.Errorf("%s: %w", configPath, err)
 }

@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
+	"github.com/mailsync/mailsync/sync/sink"
 )
 
 // configPath prefixes errors about the config section.
@@ -71,11 +71,7 @@ func ParseSettings(settings map[string]any) (Config, error) {
 		return cfg, err
 	}
 	if err := dec.Decode(settings); err != nil {
-		var de *mapstructure.DecodeError
-		if errors.As(err, &de) && de.Name() != "" {
-			return cfg, fmt.Errorf("%s.%s: %w", configPath, de.Name(), de.Unwrap())
-		}
-		return cfg, fmt.Errorf("%s: %w", configPath, err)
+		return cfg, sink.SettingError(configPath, settings, err)
 	}
 	// Validate fills in defaults; call it before cfg is read.
 	err = cfg.Validate()
