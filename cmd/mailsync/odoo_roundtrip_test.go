@@ -26,9 +26,6 @@ import (
 // lands once, \Seen, in the account's Sent folder, and stays one message in
 // Odoo although the daemon syncs Sent into Odoo.
 func TestOdooReplyThroughSMTPFront(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs Odoo, Dovecot and Postfix")
-	}
 	o := odootest.Reset(t)
 	var acme, jane int
 	o.Call(t, "res.partner", "create", []any{map[string]any{"name": "Acme", "is_company": true, "website": "acme.example"}}, nil, &acme)

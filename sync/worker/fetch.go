@@ -119,7 +119,12 @@ func (f *folderWorker) fetchBodyChunk(ctx context.Context, conn *imapconn.Conn, 
 		for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
 			uid, body, err := readBody(msg)
 			if err != nil {
-				cmd.Close()
+				// A literal cut short leaves the stream mid-response: the
+				// connection is done. Closing it (not cmd.Close, which
+				// would drain the literal while go-imap's reader goroutine
+				// still owns the stream: a data race in beta.8) ends the
+				// reader; the worker reconnects.
+				c.Close()
 				return err
 			}
 			if it := byUID[uid]; it != nil && body != nil {
