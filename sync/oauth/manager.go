@@ -269,6 +269,11 @@ func (m *Manager) token(ctx context.Context, a *tokenAccount) (tok string, fresh
 		case a.flight == nil && m.ctx.Err() != nil:
 			a.mu.Unlock()
 			return "", false, fmt.Errorf("account %s: OAuth2 token manager is closed", a.id)
+		case a.flight == nil && ctx.Err() != nil:
+			// A caller that has given up starts no refresh (and must not
+			// win a race against its own cancellation).
+			a.mu.Unlock()
+			return "", false, context.Cause(ctx)
 		case a.flight == nil:
 			a.flight = make(chan struct{})
 			rt := ""

@@ -139,42 +139,63 @@ func (c *Client) createBatch(ctx context.Context, ms []*sink.Message) ([]string,
 		}
 	}
 	var records []map[string]any
-	var newIdx []int
+	var newIdx, oldIdx []int
 	for i, m := range ms {
 		rel, recs := relatedTo(m)
 		linked[i] = recs
 		if id, ok := existing[idents[i]]; ok {
 			ids[i] = id
+			oldIdx = append(oldIdx, i)
 			continue
 		}
 		records = append(records, emailMessage(m, idents[i], rel))
 		newIdx = append(newIdx, i)
 	}
-	if len(records) == 0 {
-		return ids, linked, errs
-	}
-	saved, err := c.collection(ctx, records)
-	if err != nil {
-		for _, i := range newIdx {
-			errs[i] = err
-		}
-		return ids, linked, errs
-	}
 	var relations []map[string]any
-	for j, i := range newIdx {
-		if !saved[j].Success {
-			errs[i] = sink.Permanent(saveError("EmailMessage", saved[j]))
-			continue
+	var relOwner []int // relations[j] belongs to ms[relOwner[j]]
+	if len(oldIdx) > 0 {
+		// An EmailMessage that exists may lack relations: the daemon was
+		// killed between the two calls, or the relations' call failed.
+		missing, err := c.missingRelations(ctx, ms, ids, oldIdx)
+		if err != nil {
+			for _, i := range oldIdx {
+				errs[i] = err
+			}
 		}
-		ids[i] = saved[j].ID
-		relations = append(relations, relationsOf(ms[i], saved[j].ID)...)
+		for _, r := range missing {
+			relations = append(relations, r.rec)
+			relOwner = append(relOwner, r.owner)
+		}
+	}
+	if len(records) > 0 {
+		saved, err := c.collection(ctx, records)
+		if err != nil {
+			for _, i := range newIdx {
+				errs[i] = err
+			}
+			newIdx = nil
+		}
+		for j, i := range newIdx {
+			if !saved[j].Success {
+				errs[i] = sink.Permanent(saveError("EmailMessage", saved[j]))
+				continue
+			}
+			ids[i] = saved[j].ID
+			for _, r := range relationsOf(ms[i], saved[j].ID) {
+				relations = append(relations, r)
+				relOwner = append(relOwner, i)
+			}
+		}
 	}
 	for start := 0; start < len(relations); start += collectionMax {
-		rs, err := c.collection(ctx, relations[start:min(len(relations), start+collectionMax)])
+		end := min(len(relations), start+collectionMax)
+		rs, err := c.collection(ctx, relations[start:end])
 		if err != nil {
-			// The EmailMessages exist (and will be found by identifier):
-			// a relation lost here is logged, not retried.
-			c.log.Warn("cannot relate email messages to their people", "error", err)
+			// The EmailMessages exist and are found by identifier on the
+			// retry, which creates the relations still missing.
+			for _, i := range relOwner[start:end] {
+				errs[i] = fmt.Errorf("relating the email message to its people: %w", err)
+			}
 			continue
 		}
 		for _, r := range rs {
@@ -184,6 +205,41 @@ func (c *Client) createBatch(ctx context.Context, ms []*sink.Message) ([]string,
 		}
 	}
 	return ids, linked, errs
+}
+
+type ownedRelation struct {
+	owner int
+	rec   map[string]any
+}
+
+// missingRelations returns the relations the messages at idx (whose
+// EmailMessages exist, with ids[i]) should have and do not.
+func (c *Client) missingRelations(ctx context.Context, ms []*sink.Message, ids []string, idx []int) ([]ownedRelation, error) {
+	var emIDs []string
+	for _, i := range idx {
+		if ms[i].Match != nil {
+			emIDs = append(emIDs, ids[i])
+		}
+	}
+	have := map[[2]string]bool{}
+	for _, part := range chunks(emIDs, inChunk) {
+		var found []struct{ EmailMessageID, RelationID string }
+		if err := c.query(ctx, "SELECT EmailMessageId, RelationId FROM EmailMessageRelation WHERE EmailMessageId IN "+soqlList(part), &found); err != nil {
+			return nil, err
+		}
+		for _, f := range found {
+			have[[2]string{f.EmailMessageID, f.RelationID}] = true
+		}
+	}
+	var out []ownedRelation
+	for _, i := range idx {
+		for _, r := range relationsOf(ms[i], ids[i]) {
+			if !have[[2]string{ids[i], r["RelationId"].(string)}] {
+				out = append(out, ownedRelation{owner: i, rec: r})
+			}
+		}
+	}
+	return out, nil
 }
 
 type saveResult struct {

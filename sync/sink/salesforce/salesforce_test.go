@@ -128,6 +128,45 @@ func TestLostStateAndBatches(t *testing.T) {
 	}
 }
 
+// TestRelationsAfterKill: an EmailMessage whose relations were never
+// created (the daemon died between the two calls) gets them on the
+// redelivery, once, and the EmailMessage is not created again.
+func TestRelationsAfterKill(t *testing.T) {
+	fake := salesforcetest.Start(t)
+	ada := fake.Add("Contact", map[string]any{"Name": "Ada Liu", "Email": "ada@contoso.example"})
+	ms := sinktest.Messages("kill", 12, 256)
+	for _, m := range ms {
+		m.Match = &sink.Match{Rule: "address", Records: []sink.Record{{Kind: sink.KindContact, ID: ada, Email: "ada@contoso.example"}}}
+	}
+	deliver := func() {
+		t.Helper()
+		c, _ := open(t, fake, &sink.MemoryKV{}) // a lost state file each time
+		for i, r := range c.Deliver(t.Context(), ms) {
+			if r.Err != nil {
+				t.Fatalf("message %d: %v", i, r.Err)
+			}
+		}
+	}
+	deliver()
+	if n := fake.Drop("EmailMessageRelation"); n != len(ms) {
+		t.Fatalf("%d relations after the first delivery, want %d", n, len(ms))
+	}
+	posts := fake.Calls("POST /composite/sobjects")
+	deliver()
+	if got := fake.Calls("POST /composite/sobjects") - posts; got != 1 {
+		t.Errorf("the redelivery took %d collection calls, want 1 (the missing relations)", got)
+	}
+	deliver()
+	if got := len(fake.Records("EmailMessageRelation")); got != len(ms) {
+		t.Errorf("%d relations, want %d (one per message)", got, len(ms))
+	}
+	for k, n := range keys(fake) {
+		if n != 1 {
+			t.Errorf("key %s logged %d times", k, n)
+		}
+	}
+}
+
 func TestErrors(t *testing.T) {
 	fake := salesforcetest.Start(t)
 	c, tok := open(t, fake, nil)

@@ -95,6 +95,23 @@ func (s *Server) add(typ string, fields map[string]any) string {
 	return id
 }
 
+// Drop deletes the records of one type and returns how many there were:
+// the state a SIGKILL between two calls leaves behind.
+func (s *Server) Drop(typ string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	kept, n := s.records[:0], 0
+	for _, r := range s.records {
+		if r.Type == typ {
+			n++
+			continue
+		}
+		kept = append(kept, r)
+	}
+	s.records = kept
+	return n
+}
+
 // Records returns copies of the records of one type.
 func (s *Server) Records(typ string) []Record {
 	s.mu.Lock()
