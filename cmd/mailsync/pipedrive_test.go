@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,55 +13,6 @@ import (
 	"github.com/mailsync/mailsync/sync/dovecottest"
 	"github.com/mailsync/mailsync/sync/sink/pipedrive/pipedrivetest"
 )
-
-// crmMail is a plain message from one sender to the mailbox owner.
-func crmMail(i int, from string) []byte {
-	return fmt.Appendf(nil, "Message-ID: <crm-%04d@mail.example>\r\nDate: Mon, %d Mar 2025 09:%02d:00 +0000\r\n"+
-		"From: %s\r\nTo: Alice <alice@acme.example>\r\nSubject: Quote %d\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"+
-		"Hello <b>Alice</b>, about quote %d.\r\n", i, 3+i%3, i%60, from, i, i)
-}
-
-// runDaemon starts the binary; stop it with SIGTERM or SIGKILL.
-func runDaemon(t *testing.T, bin, cfg, logPath string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(bin, "run", "--config", cfg)
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-		logf.Close()
-	})
-	return cmd
-}
-
-func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", limit, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func stopDaemon(t *testing.T, cmd *exec.Cmd, logPath string) {
-	t.Helper()
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	if err := cmd.Wait(); err != nil {
-		b, _ := os.ReadFile(logPath)
-		t.Fatalf("daemon exited with %v\n%s", err, b)
-	}
-}
 
 // TestPipedriveThroughBinary drives the real binary against a real Dovecot
 // and the spec-validated Pipedrive fake: a catch-up with capture: matched
@@ -81,36 +31,14 @@ func TestPipedriveThroughBinary(t *testing.T) {
 	ada := fake.AddPerson("Ada Liu", org, "ada@contoso.example")
 	deal := fake.AddDeal("Renewal", "open", ada, 0)
 
-	// 40 from a person, 20 from a colleague only the domain knows, 20 from
-	// a stranger (not logged: capture matched).
-	var msgs [][]byte
-	for i := range 80 {
-		from := "Ada Liu <ada@contoso.example>"
-		switch {
-		case i%4 == 1:
-			from = "Bob <bob@contoso.example>"
-		case i%4 == 3:
-			from = "Stranger <x@nowhere.example>"
-		}
-		msgs = append(msgs, crmMail(i, from))
-	}
-	srv.SeedMaildir(t, dovecottest.DefaultUser, "INBOX", msgs)
-	const matched = 60
+	matched := seedCRMMail(t, srv)
 
 	dir := t.TempDir()
 	tok := filepath.Join(dir, "pipedrive.token")
 	if err := os.WriteFile(tok, []byte(pipedrivetest.Token), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := writeConfig(t, dir, srv, "")
-	b, _ := os.ReadFile(cfg)
-	conf := strings.Replace(string(b), "sink: {type: jsonl, jsonl: {path: messages.jsonl}}",
-		fmt.Sprintf("sink: {type: pipedrive, pipedrive: {base_url: %q, api_token_file: %q, requests_per_second: 40}}", fake.URL, tok), 1)
-	conf = strings.Replace(conf, "matcher: {capture: all}", "matcher: {capture: matched}", 1)
-	conf = strings.Replace(conf, "batch_size: 32", "batch_size: 8, poll_interval: 1s", 1)
-	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg := crmConfig(t, dir, srv, fmt.Sprintf("{type: pipedrive, pipedrive: {base_url: %q, api_token_file: %q, requests_per_second: 40}}", fake.URL, tok))
 	logged := func() int { return len(fake.Markers()) }
 	checkOnce := func(want int) {
 		t.Helper()
@@ -202,26 +130,11 @@ func TestPipedriveThroughBinary(t *testing.T) {
 
 	// 5. an activity deleted in Pipedrive unlinks its message: the logged
 	// keyword leaves the mailbox copy.
-	loggedInMailbox := func() int {
-		n := 0
-		for _, fl := range srv.Flags(t, dovecottest.DefaultUser, "INBOX") {
-			for _, f := range fl {
-				if f == "$CRMLogged" {
-					n++
-				}
-			}
-		}
-		return n
-	}
+	loggedInMailbox := func() int { return keywordCount(t, srv, "$CRMLogged") }
 	waitFor(t, "the logged keyword on every logged copy", 30*time.Second, func() bool { return loggedInMailbox() == matched+15 })
 	time.Sleep(1100 * time.Millisecond) // after the unlink poll's starting point (seconds)
 	fake.DeleteActivity(fake.Activities()[0].ID)
 	waitFor(t, "the unlinked copy to lose $CRMLogged", 30*time.Second, func() bool { return loggedInMailbox() == matched+14 })
 	stopDaemon(t, cmd, filepath.Join(dir, "run3.log"))
-	if t.Failed() {
-		for _, f := range []string{"run1.log", "run2.log", "run3.log"} {
-			b, _ := os.ReadFile(filepath.Join(dir, f))
-			t.Logf("%s:\n%s", f, b)
-		}
-	}
+	dumpLogsIfFailed(t, dir, "run1.log", "run2.log", "run3.log")
 }

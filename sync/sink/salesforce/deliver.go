@@ -15,7 +15,10 @@ import (
 // collectionMax is the sObject Collections limit: 200 records a call.
 const collectionMax = 200
 
-const kvKey = "k/" // k/<message key> -> stored
+const (
+	kvKey   = "k/" // k/<message key> -> stored
+	kvEmail = "e/" // e/<EmailMessage id> -> message key (for Unlinked)
+)
 
 type stored struct {
 	ID     string        `json:"id"`
@@ -94,6 +97,7 @@ func (c *Client) Deliver(ctx context.Context, ms []*sink.Message) []sink.Result 
 			s := stored{ID: ids[i], Linked: linked[i]}
 			b, _ := json.Marshal(s)
 			done[kvKey+t.m.Key] = b
+			done[kvEmail+s.ID] = []byte(t.m.Key)
 			for _, j := range t.idx {
 				res[j].Receipt = sink.Receipt{Activity: s.ID, Linked: s.Linked}
 			}

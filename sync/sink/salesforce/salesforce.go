@@ -55,11 +55,16 @@ type Client struct {
 	log       *slog.Logger
 	closed    atomic.Bool
 	deliverMu stdsync.Mutex // one search-then-create at a time
+
+	unlinkMu      stdsync.Mutex
+	pendingCursor string   // where the next poll starts once AckUnlinked is called
+	pendingIDs    []string // the EmailMessages that poll reported
 }
 
 var (
 	_ sink.Sink         = (*Client)(nil)
 	_ sink.Checker      = (*Client)(nil)
+	_ sink.Unlinker     = (*Client)(nil)
 	_ matcher.Directory = (*Client)(nil)
 )
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mailsync/mailsync/sync/sink"
 	"github.com/mailsync/mailsync/sync/sink/salesforce"
@@ -240,5 +241,53 @@ func TestOAuth2RefreshOnce(t *testing.T) {
 	}
 	if got := refreshes.Load(); got != 2 {
 		t.Errorf("%d refreshes, want 2 (once per 401)", got)
+	}
+}
+
+// TestUnlinked: an EmailMessage deleted in Salesforce is reported once,
+// through the spec-validated GET /sobjects/EmailMessage/deleted, after the
+// first poll set the starting point; one deleted by someone else's tool
+// (not logged by mailsync) is not.
+func TestUnlinked(t *testing.T) {
+	fake := salesforcetest.Start(t)
+	kv := &sink.MemoryKV{}
+	c, _ := open(t, fake, kv)
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	salesforce.SetClock(c, func() time.Time { return time.Unix(0, clock.Load()) })
+	advance := func(d time.Duration) { clock.Add(int64(d)) }
+	ms := sinktest.Messages("unl", 3, 256)
+	for i, r := range c.Deliver(t.Context(), ms) {
+		if r.Err != nil {
+			t.Fatalf("message %d: %v", i, r.Err)
+		}
+	}
+	if keys, err := c.Unlinked(t.Context()); err != nil || len(keys) != 0 {
+		t.Fatalf("first poll = %v, %v; want the starting point only", keys, err)
+	}
+	ems := fake.Records("EmailMessage")
+	fake.Delete("EmailMessage", ems[1].Fields["Id"].(string))
+	other := fake.Add("EmailMessage", map[string]any{"MessageIdentifier": "<theirs@x>", "Status": "3"})
+	fake.Delete("EmailMessage", other)
+	if keys, err := c.Unlinked(t.Context()); err != nil || len(keys) != 0 {
+		t.Errorf("within the same minute = %v, %v; want nothing yet (Salesforce counts minutes)", keys, err)
+	}
+	advance(2 * time.Minute)
+	keys, err := c.Unlinked(t.Context())
+	if err != nil || len(keys) != 1 || keys[0] != ms[1].Key {
+		t.Fatalf("after a deletion = %v, %v; want [%s]", keys, err, ms[1].Key)
+	}
+	if again, _ := c.Unlinked(t.Context()); len(again) != 1 {
+		t.Errorf("before the acknowledgement = %v, want the key again", again)
+	}
+	if err := c.AckUnlinked(t.Context(), keys); err != nil {
+		t.Fatal(err)
+	}
+	advance(time.Minute)
+	if again, err := c.Unlinked(t.Context()); err != nil || len(again) != 0 {
+		t.Errorf("after the acknowledgement = %v, %v; want nothing", again, err)
+	}
+	if got := fake.Calls("GET /sobjects/EmailMessage/deleted"); got != 3 {
+		t.Errorf("%d calls to the delete log, want 3", got)
 	}
 }

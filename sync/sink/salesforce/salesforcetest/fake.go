@@ -15,6 +15,7 @@ import (
 	"strings"
 	stdsync "sync"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 
@@ -43,6 +44,12 @@ type Server struct {
 	next    int
 	fail    []int // statuses to answer next; 403 means REQUEST_LIMIT_EXCEEDED
 	calls   map[string]int
+	deleted []deletion // what GET /sobjects/{type}/deleted reports
+}
+
+type deletion struct {
+	typ, id string
+	when    time.Time
 }
 
 // Start runs the fake on 127.0.0.1; it stops when the test ends.
@@ -178,6 +185,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.query(w, r.URL.Query().Get("q"))
 	case r.Method == "POST" && path == "/composite/sobjects":
 		s.collection(w, r)
+	case r.Method == "GET" && strings.HasPrefix(path, "/sobjects/") && strings.HasSuffix(path, "/deleted"):
+		s.getDeleted(w, r, strings.TrimSuffix(strings.TrimPrefix(path, "/sobjects/"), "/deleted"))
+	case r.Method == "DELETE" && strings.HasPrefix(path, "/sobjects/EmailMessage/"):
+		if !s.remove("EmailMessage", strings.TrimPrefix(path, "/sobjects/EmailMessage/")) {
+			fail(w, 404, "NOT_FOUND", "The requested resource does not exist")
+			return
+		}
+		w.WriteHeader(204)
 	case r.Method == "GET" && (path == "/sobjects/EmailMessage" || path == "/sobjects/EmailMessageRelation"):
 		name := strings.TrimPrefix(path, "/sobjects/")
 		writeJSON(w, 200, map[string]any{"objectDescribe": map[string]any{"name": name, "createable": true, "queryable": true}, "recentItems": []any{}})
@@ -318,6 +333,56 @@ func (s *Server) collection(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, 200, out)
 }
+
+// Delete removes a record as a user would in Salesforce: it is reported
+// by GET /sobjects/{type}/deleted from then on.
+func (s *Server) Delete(typ, id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.remove(typ, id)
+}
+
+func (s *Server) remove(typ, id string) bool {
+	for i, r := range s.records {
+		if r.Type == typ && r.Fields["Id"] == id {
+			s.records = append(s.records[:i], s.records[i+1:]...)
+			s.deleted = append(s.deleted, deletion{typ: typ, id: id, when: time.Now().UTC()})
+			return true
+		}
+	}
+	return false
+}
+
+// getDeleted answers GET /sobjects/{type}/deleted?start=&end= as
+// Salesforce does: seconds ignored, start no more than 15 days back and
+// before end, the deletions from start to the end of end's minute, and
+// latestDateCovered (end's minute) in Salesforce's own date format.
+func (s *Server) getDeleted(w http.ResponseWriter, r *http.Request, typ string) {
+	start, err1 := time.Parse(time.RFC3339, r.URL.Query().Get("start"))
+	end, err2 := time.Parse(time.RFC3339, r.URL.Query().Get("end"))
+	start, end = start.UTC().Truncate(time.Minute), end.UTC().Truncate(time.Minute)
+	now := time.Now().UTC()
+	switch {
+	case err1 != nil || err2 != nil:
+		fail(w, 400, "INVALID_DATE_FORMAT", "start and end must be ISO 8601 date-times")
+		return
+	case start.Before(now.Add(-15*24*time.Hour)) || !end.After(start):
+		fail(w, 400, "INVALID_REPLICATION_DATE", "start must be within 15 days and before end")
+		return
+	}
+	recs := []map[string]any{}
+	for _, d := range s.deleted {
+		if d.typ == typ && !d.when.Before(start) && d.when.Before(end.Add(time.Minute)) {
+			recs = append(recs, map[string]any{"id": d.id, "deletedDate": d.when.Format(sfDate)})
+		}
+	}
+	writeJSON(w, 200, map[string]any{"deletedRecords": recs,
+		"earliestDateAvailable": now.Add(-15 * 24 * time.Hour).Truncate(time.Minute).Format(sfDate),
+		"latestDateCovered":     end.Format(sfDate)})
+}
+
+// sfDate is how Salesforce writes date-times in answers.
+const sfDate = "2006-01-02T15:04:05.000-0700"
 
 func (s *Server) exists(typ, id string) bool {
 	for _, r := range s.records {
