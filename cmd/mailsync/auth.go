@@ -42,11 +42,12 @@ const defaultLoginWait = 2 * time.Minute
 func (m *Main) authLoginCommand() *cobra.Command {
 	var (
 		cfgPath, account, rtFile string
-		wait                     time.Duration
+		wait, signIn             time.Duration
+		toSink                   bool
 	)
 	cmd := &cobra.Command{
-		Use:   "login --account ID",
-		Short: "Sign an OAuth2 account in (device code) and store its token",
+		Use:   "login (--account ID | --sink)",
+		Short: "Sign an OAuth2 mailbox (device code) or the CRM (browser) in and store the token",
 		Long: `Login signs an auth: oauth2 account in with the OAuth 2.0 device authorization
 grant: it prints a URL and a code, you open the URL on any device, sign in as
 the mailbox owner and enter the code. The token is stored encrypted in the
@@ -57,9 +58,27 @@ The state file is locked while mailsync runs. Login asks the identity
 provider first, then saves: if the daemon holds the file, stop it (e.g.
 systemctl stop mailsync) and login saves the token the moment it is free,
 waiting up to --wait; then start mailsync again. Nothing is saved if the
-wait runs out: run login again.`,
+wait runs out: run login again.
+
+With --sink it signs the CRM in (HubSpot or Salesforce with an oauth2 section
+and no refresh_token_file): it prints a URL to open in a browser, listens on
+the section's redirect_url (http://localhost:8976/callback by default; on a
+remote server forward it with ssh -L 8976:localhost:8976), and stores the
+refresh token the CRM returns, encrypted, in the state file.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch {
+			case toSink && account != "":
+				return &exitError{code: exitUsage, err: errors.New("give --account or --sink, not both")}
+			case toSink:
+				cfg, err := config.Load(cfgPath)
+				if err != nil {
+					return &exitError{code: exitUsage, err: err}
+				}
+				return m.loginSink(cmd.Context(), cmd.OutOrStdout(), cfg, rtFile, wait, signIn)
+			case account == "":
+				return &exitError{code: exitUsage, err: errors.New("give --account ID (a mailbox) or --sink (the CRM)")}
+			}
 			cfg, acct, err := loadOAuthAccount(cfgPath, account)
 			if err != nil {
 				return err
@@ -76,9 +95,10 @@ wait runs out: run login again.`,
 	}
 	configFlag(cmd, &cfgPath, "configuration file")
 	cmd.Flags().StringVarP(&account, "account", "a", "", "id of the account to sign in (required)")
+	cmd.Flags().BoolVar(&toSink, "sink", false, "sign the configured CRM in (authorization code in a browser)")
 	cmd.Flags().StringVar(&rtFile, "refresh-token-file", "", "import the refresh token in this file instead of signing in")
 	cmd.Flags().DurationVar(&wait, "wait", defaultLoginWait, "how long to wait for a running mailsync to release the state file")
-	_ = cmd.MarkFlagRequired("account")
+	cmd.Flags().DurationVar(&signIn, "sign-in-timeout", 10*time.Minute, "with --sink: how long to wait for the browser sign-in")
 	return cmd
 }
 
@@ -207,7 +227,7 @@ func (m *Main) authStatusCommand() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show the OAuth2 token state of every oauth2 account (never the tokens)",
+		Short: "Show the OAuth2 token state of every oauth2 account and of the CRM (never the tokens)",
 		Long: `Status reads the state file and shows, per oauth2 account: the token state (ok,
 expiring, reauth needed, missing, unreadable), when the access token expires,
 when a token was last obtained and how old the refresh token is.
@@ -266,12 +286,19 @@ func readTokenStatus(cfg *config.Config) ([]oauth.TokenStatus, error) {
 			out = append(out, v.Status(&cfg.Accounts[i], now))
 		}
 	}
+	lc, err := sinkLogin(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if lc != nil && lc.Stored {
+		out = append(out, v.Sink(cfg.Sink.Type, lc.OAuth2.ClientID, lc.OAuth2.Endpoint.TokenURL).Status())
+	}
 	return out, nil
 }
 
 func printTokenStatus(w io.Writer, statuses []oauth.TokenStatus, now time.Time) {
 	if len(statuses) == 0 {
-		fmt.Fprintln(w, "No account uses auth: oauth2.")
+		fmt.Fprintln(w, "No account uses auth: oauth2, and the sink keeps no OAuth2 grant.")
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

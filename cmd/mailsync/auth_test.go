@@ -200,7 +200,9 @@ func TestAuthLoginErrors(t *testing.T) {
 		{"unknown account", []string{"--account", "nope"}, 2, `no account "nope"`},
 		{"app-only", []string{"--account", "app"}, 2, "needs no login"},
 		{"revoked import", []string{"--account", "sales", "--refresh-token-file", revoked}, 1, "the refresh token does not work: token endpoint answered HTTP 400 invalid_grant"},
-		{"no account flag", nil, 2, `required flag(s) "account" not set`}, // usage: exit 2
+		{"no account flag", nil, 2, `give --account ID (a mailbox) or --sink (the CRM)`}, // usage: exit 2
+		{"both", []string{"--account", "sales", "--sink"}, 2, "give --account or --sink, not both"},
+		{"sink without sign-in", []string{"--sink"}, 2, "sink jsonl has no OAuth2 sign-in"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

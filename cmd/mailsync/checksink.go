@@ -17,6 +17,7 @@ import (
 
 	"github.com/mailsync/mailsync/config"
 	"github.com/mailsync/mailsync/matcher"
+	"github.com/mailsync/mailsync/store"
 	"github.com/mailsync/mailsync/sync/sink"
 	"github.com/mailsync/mailsync/sync/sink/jsonl"
 	"github.com/mailsync/mailsync/sync/sink/webhook"
@@ -199,7 +200,17 @@ func checkCRM(ctx context.Context, r *checkReport, subj string, cfg *config.Conf
 		return false
 	}
 	log := newLogger(config.Log{Level: "error", Format: "text"}, os.Stderr)
-	s, err := openSink(ctx, cfg, log, &sink.MemoryKV{}, nil)
+	tokens, closeTokens, held, err := checkTokens(cfg)
+	switch {
+	case err != nil:
+		r.fail(subj, "%v", err)
+		return false
+	case held:
+		r.pass(subj, "config valid; its OAuth2 grant is in the state file, which the running mailsync holds: mailsync status shows whether the CRM accepts it")
+		return false
+	}
+	defer closeTokens()
+	s, err := openSink(ctx, cfg, log, &sink.MemoryKV{}, nil, tokens)
 	if err != nil {
 		r.fail(subj, "%v", err)
 		return false
@@ -221,4 +232,34 @@ func checkCRM(ctx context.Context, r *checkReport, subj string, cfg *config.Conf
 	}
 	r.pass(subj, "%s", what)
 	return hasDirectory
+}
+
+// checkTokens opens, for an adapter that keeps its grant in the state
+// file, that file as the daemon would (the daemon is stopped), so check
+// refreshes and stores exactly as run would; held reports that a running
+// daemon holds it.
+func checkTokens(cfg *config.Config) (tokens sink.TokenStore, closeFn func(), held bool, err error) {
+	closeFn = func() {}
+	lc, err := sinkLogin(cfg)
+	if err != nil || lc == nil || !lc.Stored {
+		return nil, closeFn, false, err
+	}
+	var st *store.Store
+	if _, serr := os.Stat(cfg.State); serr == nil {
+		st, err = store.Open(cfg.State, store.Options{Timeout: 200 * time.Millisecond})
+		var iu *store.InUseError
+		if errors.As(err, &iu) {
+			return nil, closeFn, true, nil
+		}
+		if err != nil {
+			return nil, closeFn, false, err
+		}
+		closeFn = func() { st.Close() }
+	}
+	t, err := sinkTokens(cfg, st) // without a state file: no grant yet, which the adapter says
+	if err != nil {
+		closeFn()
+		return nil, func() {}, false, err
+	}
+	return tokenStore(t), closeFn, false, nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/mailsync/mailsync/config"
 	"github.com/mailsync/mailsync/store"
 	"github.com/mailsync/mailsync/sync/control"
+	"github.com/mailsync/mailsync/sync/sink"
 	"github.com/mailsync/mailsync/sync/worker"
 )
 
@@ -55,6 +56,9 @@ func (c *controlAPI) Status(ctx context.Context) (*control.Status, error) {
 	st := &control.Status{
 		Version: Version, Pid: os.Getpid(), StartedAt: c.started, Config: c.cfgPath,
 		StateFile: cfg.State, Sink: cfg.Sink.Type,
+	}
+	if h, ok := c.d.sink.(sink.Health); ok {
+		st.SinkHealth = h.Health()
 	}
 	live := c.d.sup.Status()
 	err := c.d.store.View(func(tx *store.Tx) error {

@@ -87,7 +87,11 @@ func openDaemon(cfg *config.Config, log *slog.Logger, opts daemonOptions) (_ *da
 		return nil, err
 	}
 	d.closers = append(d.closers, tokens.Close)
-	d.sink, err = openSink(context.Background(), cfg, log, d.store.AdapterKV(cfg.Sink.Type), d.registry)
+	sinkTok, err := sinkTokens(cfg, d.store)
+	if err != nil {
+		return nil, err
+	}
+	d.sink, err = openSink(context.Background(), cfg, log, d.store.AdapterKV(cfg.Sink.Type), d.registry, tokenStore(sinkTok))
 	if err != nil {
 		return nil, err
 	}
@@ -235,12 +239,14 @@ func (emptyDirectory) LookupDomains(context.Context, []string) (map[string][]sin
 }
 
 // openSink builds the configured adapter with what it needs from the daemon.
-func openSink(ctx context.Context, cfg *config.Config, log *slog.Logger, kv sink.KV, reg prometheus.Registerer) (sink.Sink, error) {
+// tokens is nil unless the adapter keeps its OAuth2 grant in the state file.
+func openSink(ctx context.Context, cfg *config.Config, log *slog.Logger, kv sink.KV, reg prometheus.Registerer, tokens sink.TokenStore) (sink.Sink, error) {
 	s, err := sink.Open(ctx, cfg.Sink.Type, cfg.SinkSettings(), sink.Deps{
 		Logger:  log.With("sink", cfg.Sink.Type),
 		HTTP:    sink.NewHTTPClient(sink.DefaultHTTPTimeout),
 		KV:      kv,
 		Metrics: reg,
+		Tokens:  tokens,
 	})
 	if err != nil {
 		return nil, err // Parse errors name the key, Open errors the file or host

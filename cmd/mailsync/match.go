@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -82,18 +83,21 @@ YYYY-MM-DD, an RFC 3339 time, or a number of days ago such as 90d.`,
 // its directory (a file sink is left to the daemon).
 func offlineMatcher(cfg *config.Config, w io.Writer) (*matcher.Matcher, func(), error) {
 	log := newLogger(config.Log{Level: "error", Format: "text"}, os.Stderr)
-	var crm sink.Sink
-	if sink.Shared(cfg.Sink.Type) {
-		s, err := openSink(context.Background(), cfg, log, &sink.MemoryKV{}, nil)
-		if err != nil {
-			return nil, nil, err
-		}
-		crm = s
-	}
 	st, err := store.Open(cfg.State, store.Options{ReadOnly: true, Timeout: 200 * time.Millisecond})
 	if err != nil {
 		fmt.Fprintf(w, "note: thread rule runs without the state file (%v)\n\n", err)
 		st = nil
+	}
+	var crm sink.Sink
+	if sink.Shared(cfg.Sink.Type) {
+		s, err := openMatchSink(cfg, log, st)
+		if err != nil {
+			if st != nil {
+				st.Close()
+			}
+			return nil, nil, err
+		}
+		crm = s
 	}
 	var threads matcher.ThreadIndex
 	if st != nil {
@@ -113,6 +117,27 @@ func offlineMatcher(cfg *config.Config, w io.Writer) (*matcher.Matcher, func(), 
 		return nil, nil, err
 	}
 	return m, closeFn, nil
+}
+
+// openMatchSink opens the CRM adapter for its directory, with its stored
+// grant (read-only) when it keeps one in the state file.
+func openMatchSink(cfg *config.Config, log *slog.Logger, st *store.Store) (sink.Sink, error) {
+	lc, err := sinkLogin(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var tokens sink.TokenStore
+	if lc != nil && lc.Stored {
+		if st == nil {
+			return nil, fmt.Errorf("sink.%s: its OAuth2 grant is in the state file %s, which is not readable now (a running mailsync holds it): stop mailsync, or use a directory_file", cfg.Sink.Type, cfg.State)
+		}
+		t, err := sinkTokens(cfg, st)
+		if err != nil {
+			return nil, err
+		}
+		tokens = readOnlyTokens{t}
+	}
+	return openSink(context.Background(), cfg, log, &sink.MemoryKV{}, nil, tokens)
 }
 
 func pickAccount(cfg *config.Config, id string) (*config.Account, error) {

@@ -243,6 +243,9 @@ func renderStatus(w io.Writer, st *control.Status, now time.Time) {
 	if st.Sink != "" {
 		fmt.Fprintf(w, "sink    %s\n", st.Sink)
 	}
+	if st.SinkHealth != "" {
+		fmt.Fprintf(w, "        %s\n", st.SinkHealth)
+	}
 	fmt.Fprintln(w)
 	if len(st.Accounts) == 0 {
 		fmt.Fprintln(w, "no accounts")

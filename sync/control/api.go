@@ -50,13 +50,16 @@ var (
 
 // Status is the whole daemon at a point in time.
 type Status struct {
-	Version   string          `json:"version"`
-	Pid       int             `json:"pid"`
-	StartedAt time.Time       `json:"started_at"`
-	Config    string          `json:"config"`
-	StateFile string          `json:"state_file"`
-	Sink      string          `json:"sink"`
-	Accounts  []AccountStatus `json:"accounts"`
+	Version   string    `json:"version"`
+	Pid       int       `json:"pid"`
+	StartedAt time.Time `json:"started_at"`
+	Config    string    `json:"config"`
+	StateFile string    `json:"state_file"`
+	Sink      string    `json:"sink"`
+	// SinkHealth says why the CRM cannot take deliveries until an
+	// operator acts (a refused OAuth2 grant); empty while it can.
+	SinkHealth string          `json:"sink_health,omitempty"`
+	Accounts   []AccountStatus `json:"accounts"`
 	// Offline is set when the CLI read the state file directly because no
 	// daemon was running; live fields (state, connections) are empty then.
 	Offline bool `json:"offline,omitempty"`

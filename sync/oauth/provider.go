@@ -192,6 +192,10 @@ func (p *Provider) checked(tok *oauth2.Token) (*Grant, error) {
 	return &Grant{tok: tok, obtained: time.Now()}, nil
 }
 
+// Redact is endpointError for callers outside the package that talk
+// to a token endpoint themselves (a CRM's).
+func Redact(err error) error { return endpointError(err) }
+
 // endpointError replaces x/oauth2's RetrieveError, whose message carries
 // the response body, with an EndpointError that does not.
 func endpointError(err error) error {

@@ -22,6 +22,10 @@ type Deps struct {
 	KV KV
 	// Metrics registers the adapter's own metrics (calls, errors, budget).
 	Metrics prometheus.Registerer
+	// Tokens keeps the adapter's OAuth2 grant encrypted in the state file;
+	// nil when no tokens.key_file is configured (or in mailsync check
+	// while the daemon holds the state file).
+	Tokens TokenStore
 }
 
 // KV is a small key/value store kept in the state file for one adapter.
@@ -46,6 +50,9 @@ type Adapter struct {
 	// check and match open such a sink to test it and to look records up;
 	// a file sink is only parsed.
 	Shared bool
+	// Login, if set, returns the authorization-code sign-in settings of
+	// what Parse returned (nil when that config signs in otherwise).
+	Login func(cfg any) (*LoginConfig, error)
 }
 
 var (

@@ -42,7 +42,9 @@ type Config struct {
 	Timeout         time.Duration `mapstructure:"timeout"`
 }
 
-// OAuth2 configures a public app's refresh-token login.
+// OAuth2 configures a public app's login. The refresh token comes from
+// refresh_token_file or refresh_token_env, or, when neither is set, from
+// `mailsync auth login --sink`, which keeps it encrypted in the state file.
 type OAuth2 struct {
 	ClientID         string `mapstructure:"client_id"`
 	ClientSecretFile string `mapstructure:"client_secret_file"`
@@ -51,7 +53,22 @@ type OAuth2 struct {
 	RefreshTokenEnv  string `mapstructure:"refresh_token_env"`
 	// TokenURL defaults to base_url + /oauth/v1/token.
 	TokenURL string `mapstructure:"token_url"`
+	// AuthorizeURL is where `mailsync auth login --sink` sends the
+	// browser; HubSpot's sign-in page by default.
+	AuthorizeURL string `mapstructure:"authorize_url"`
+	// RedirectURL must be registered in the app's Auth settings; it is
+	// the loopback address `mailsync auth login --sink` listens on.
+	RedirectURL string `mapstructure:"redirect_url"`
 }
+
+// Defaults of the OAuth2 login.
+const (
+	DefaultAuthorizeURL = "https://app.hubspot.com/oauth/authorize"
+	DefaultRedirectURL  = "http://localhost:8976/callback"
+)
+
+// stored reports whether the refresh token comes from the state file.
+func (o *OAuth2) stored() bool { return o.RefreshTokenFile == "" && o.RefreshTokenEnv == "" }
 
 var propertyName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 
@@ -105,14 +122,26 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s.client_id: is required", p)
 		case (o.ClientSecretFile == "") == (o.ClientSecretEnv == ""):
 			return fmt.Errorf("%s.client_secret_file: set one of client_secret_file and client_secret_env", p)
-		case (o.RefreshTokenFile == "") == (o.RefreshTokenEnv == ""):
-			return fmt.Errorf("%s.refresh_token_file: set one of refresh_token_file and refresh_token_env", p)
+		case o.RefreshTokenFile != "" && o.RefreshTokenEnv != "":
+			return fmt.Errorf("%s.refresh_token_file: set at most one of refresh_token_file and refresh_token_env (neither: mailsync auth login --sink)", p)
 		}
 		if o.TokenURL == "" {
 			o.TokenURL = c.BaseURL + "/oauth/v1/token"
 		}
+		if o.AuthorizeURL == "" {
+			o.AuthorizeURL = DefaultAuthorizeURL
+		}
+		if o.RedirectURL == "" {
+			o.RedirectURL = DefaultRedirectURL
+		}
 		if err := checkURL("oauth2.token_url", o.TokenURL); err != nil {
 			return err
+		}
+		if err := checkURL("oauth2.authorize_url", o.AuthorizeURL); err != nil {
+			return err
+		}
+		if u, err := url.Parse(o.RedirectURL); err != nil || u.Scheme != "http" || u.Port() == "" || !isLoopbackHost(u.Hostname()) {
+			return fmt.Errorf("%s.redirect_url: must be http://localhost:PORT/PATH (mailsync auth login listens there)", p)
 		}
 	}
 	if c.KeyProperty == "" {
@@ -153,13 +182,17 @@ func checkURL(key, raw string) error {
 	case "https":
 		return nil
 	case "http":
-		h := u.Hostname()
-		if ip := net.ParseIP(h); h == "localhost" || (ip != nil && ip.IsLoopback()) {
+		if isLoopbackHost(u.Hostname()) {
 			return nil
 		}
 		return fmt.Errorf("%s.%s: http is only allowed to a loopback host; use https", configPath, key)
 	}
 	return fmt.Errorf("%s.%s: scheme must be https, not %q", configPath, key, u.Scheme)
+}
+
+func isLoopbackHost(h string) bool {
+	ip := net.ParseIP(h)
+	return h == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
 // secret reads a secret from a file or an environment variable; errors

@@ -32,7 +32,17 @@ func init() {
 			return New(cfg.(Config), deps)
 		},
 		Shared: true,
+		Login:  login,
 	})
+}
+
+// Health implements sink.Health: whether HubSpot refused the OAuth2
+// grant (a private-app token that stops working shows as delivery errors).
+func (c *Client) Health() string {
+	if a, ok := c.auth.(*oauthAuth); ok {
+		return a.health()
+	}
+	return ""
 }
 
 // ErrClosed is returned by calls after Close.
@@ -57,6 +67,7 @@ var (
 	_ sink.Sink         = (*Client)(nil)
 	_ sink.Unlinker     = (*Client)(nil)
 	_ sink.Checker      = (*Client)(nil)
+	_ sink.Health       = (*Client)(nil)
 	_ matcher.Directory = (*Client)(nil)
 )
 
@@ -78,7 +89,7 @@ func New(cfg Config, deps sink.Deps) (*Client, error) {
 	}
 	switch {
 	case cfg.OAuth2 != nil:
-		a, err := newOAuth(cfg.OAuth2, c.hc)
+		a, err := newOAuth(cfg.OAuth2, c.hc, deps.Tokens)
 		if err != nil {
 			return nil, err
 		}

@@ -325,7 +325,8 @@ func TestParseSettings(t *testing.T) {
 		{map[string]any{"token_file": "/t", "base_url": "http://crm.example.com"}, "sink.hubspot.base_url: http is only allowed"},
 		{map[string]any{"token_file": "/t", "key_property": "Bad-Name"}, "sink.hubspot.key_property:"},
 		{map[string]any{"token_file": "/t", "retries": 3}, "sink.hubspot"},
-		{map[string]any{"oauth2": map[string]any{"client_id": "x", "client_secret_env": "S"}}, "sink.hubspot.oauth2.refresh_token_file:"},
+		{map[string]any{"oauth2": map[string]any{"client_id": "x", "client_secret_env": "S", "refresh_token_file": "/r", "refresh_token_env": "R"}}, "sink.hubspot.oauth2.refresh_token_file:"},
+		{map[string]any{"oauth2": map[string]any{"client_id": "x", "client_secret_env": "S", "redirect_url": "https://crm.example.com/cb"}}, "sink.hubspot.oauth2.redirect_url:"},
 	} {
 		if _, err := hubspot.ParseSettings(tt.section); err == nil || !strings.HasPrefix(err.Error(), tt.want) {
 			t.Errorf("ParseSettings(%v) = %v, want prefix %q", tt.section, err, tt.want)

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/oauth2"
 	"golang.org/x/time/rate"
 
 	"github.com/mailsync/mailsync/sync/sink"
@@ -66,9 +65,12 @@ type api struct {
 	used     prometheus.Gauge
 	limitMax prometheus.Gauge
 
+	grant grant // nil: token_file only
+
 	mu        stdsync.Mutex
 	token     string
 	fileToken string // what token_file held when last read
+	reauth    string // why the connected app's grant was refused; "" while it works
 }
 
 // call sends one request and decodes the 2xx body into out. Errors follow
@@ -83,6 +85,9 @@ func (a *api) call(ctx context.Context, method, op, path string, q url.Values, b
 		if payload, err = json.Marshal(body); err != nil {
 			return sink.Permanent(fmt.Errorf("salesforce %s: %w", op, err))
 		}
+	}
+	if a.grant != nil && a.currentToken() == "" {
+		a.renew(ctx) // no token to start with; a failure shows as the 401 below
 	}
 	for attempt := 0; ; attempt++ {
 		if err := a.lim.Wait(ctx); err != nil {
@@ -114,10 +119,10 @@ func (a *api) call(ctx context.Context, method, op, path string, q url.Values, b
 		switch {
 		case status == http.StatusUnauthorized:
 			a.errs.WithLabelValues("unauthorized").Inc()
-			if attempt == 0 && (a.reloadToken() || a.refresh(ctx)) {
+			if attempt == 0 && (a.reloadToken() || a.renew(ctx)) {
 				continue
 			}
-			return fmt.Errorf("%w (log in again and write the new token to %s.token_file): %w", ErrReauth, configPath, se)
+			return fmt.Errorf("%w (%s): %w", ErrReauth, a.reauthHint(), se)
 		case status == http.StatusForbidden && se.Code == "REQUEST_LIMIT_EXCEEDED":
 			a.errs.WithLabelValues("limit").Inc()
 			return &sink.RetryAfterError{After: limitWait, Err: se}
@@ -225,41 +230,4 @@ func registerMetrics(reg prometheus.Registerer, a *api) error {
 		}
 	}
 	return nil
-}
-
-// refresh gets a new access token with the connected app's refresh token
-// (RFC 6749 §6), once per 401; false when there is no oauth2 section or
-// the grant was refused (revoked, expired: someone must log in again).
-func (a *api) refresh(ctx context.Context) bool {
-	o := a.conf.OAuth2
-	if o == nil {
-		return false
-	}
-	secret, err := readSecretFile("client_secret_file", o.ClientSecretFile)
-	if err != nil {
-		a.log.Warn("cannot refresh the salesforce token", "error", err)
-		return false
-	}
-	rt, err := readSecretFile("refresh_token_file", o.RefreshTokenFile)
-	if err != nil || rt == "" {
-		a.log.Warn("cannot refresh the salesforce token: no refresh token", "error", err)
-		return false
-	}
-	oc := &oauth2.Config{ClientID: o.ClientID, ClientSecret: secret,
-		Endpoint: oauth2.Endpoint{TokenURL: o.TokenURL, AuthStyle: oauth2.AuthStyleInParams}}
-	ctx = context.WithValue(ctx, oauth2.HTTPClient, a.hc)
-	tok, err := oc.TokenSource(ctx, &oauth2.Token{RefreshToken: rt}).Token()
-	if err != nil {
-		var re *oauth2.RetrieveError
-		if errors.As(err, &re) {
-			err = fmt.Errorf("%s %s", re.ErrorCode, re.ErrorDescription) // not the body: it may echo the request
-		}
-		a.log.Warn("salesforce refused the token refresh", "error", err)
-		return false
-	}
-	a.mu.Lock()
-	a.token = tok.AccessToken
-	a.mu.Unlock()
-	a.log.Info("salesforce access token refreshed after a 401")
-	return true
 }

@@ -30,23 +30,44 @@ type Config struct {
 	APIVersion        string  `mapstructure:"api_version"`
 	TokenFile         string  `mapstructure:"token_file"`
 	RequestsPerSecond float64 `mapstructure:"requests_per_second"`
-	// OAuth2, if set, lets the adapter refresh an expired access token
-	// once (refresh-token grant of a connected app) before it reports
-	// that re-authentication is needed.
+	// OAuth2, if set, is the connected app the adapter gets access tokens
+	// from: with a refresh token (refresh_token_file, or the one
+	// `mailsync auth login --sink` stored) or, server to server, with the
+	// JWT bearer flow (username + private_key_file). token_file is then
+	// optional: a first token to start with.
 	OAuth2 *OAuth2 `mapstructure:"oauth2"`
 }
 
-// OAuth2 is the connected app a refresh token belongs to.
+// OAuth2 is the connected app.
 type OAuth2 struct {
 	TokenURL         string `mapstructure:"token_url"`
+	AuthorizeURL     string `mapstructure:"authorize_url"`
+	RedirectURL      string `mapstructure:"redirect_url"`
 	ClientID         string `mapstructure:"client_id"`
 	ClientSecretFile string `mapstructure:"client_secret_file"`
 	RefreshTokenFile string `mapstructure:"refresh_token_file"`
+	// Username and PrivateKeyFile select the JWT bearer flow: the
+	// connected app's certificate signs an assertion for this user.
+	Username       string `mapstructure:"username"`
+	PrivateKeyFile string `mapstructure:"private_key_file"`
+	// Audience of the JWT; the token URL's https://host by default
+	// (https://login.salesforce.com, or https://test.salesforce.com).
+	Audience string `mapstructure:"audience"`
 }
+
+// jwt reports whether the app uses the JWT bearer flow.
+func (o *OAuth2) jwt() bool { return o.Username != "" || o.PrivateKeyFile != "" }
+
+// stored reports whether the refresh token comes from the state file.
+func (o *OAuth2) stored() bool { return !o.jwt() && o.RefreshTokenFile == "" }
 
 // DefaultTokenURL is Salesforce's production login endpoint (sandboxes
 // use https://test.salesforce.com/services/oauth2/token).
 const DefaultTokenURL = "https://login.salesforce.com/services/oauth2/token"
+
+// DefaultRedirectURL is where `mailsync auth login --sink` listens; it
+// must be the connected app's callback URL.
+const DefaultRedirectURL = "http://localhost:8976/callback"
 
 var knownKeys = []string{"instance_url", "api_version", "token_file", "requests_per_second", "oauth2"}
 
@@ -93,21 +114,12 @@ func (c *Config) Validate() error {
 	if !versionRE.MatchString(c.APIVersion) {
 		return fmt.Errorf("%s.api_version: %q is not a version like 59.0", configPath, c.APIVersion)
 	}
-	if c.TokenFile == "" {
-		return fmt.Errorf("%s.token_file: is required (a file holding an access token)", configPath)
+	if c.TokenFile == "" && c.OAuth2 == nil {
+		return fmt.Errorf("%s.token_file: is required (a file holding an access token), or oauth2", configPath)
 	}
 	if o := c.OAuth2; o != nil {
-		if o.TokenURL == "" {
-			o.TokenURL = DefaultTokenURL
-		}
-		if u, err := url.Parse(o.TokenURL); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
-			return fmt.Errorf("%s.oauth2.token_url: must be an https URL", configPath)
-		}
-		if o.ClientID == "" {
-			return fmt.Errorf("%s.oauth2.client_id: is required", configPath)
-		}
-		if o.RefreshTokenFile == "" {
-			return fmt.Errorf("%s.oauth2.refresh_token_file: is required", configPath)
+		if err := o.validate(); err != nil {
+			return err
 		}
 	}
 	switch {
@@ -119,7 +131,42 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+func (o *OAuth2) validate() error {
+	p := configPath + ".oauth2"
+	if o.TokenURL == "" {
+		o.TokenURL = DefaultTokenURL
+	}
+	u, err := url.Parse(o.TokenURL)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
+		return fmt.Errorf("%s.token_url: must be an https URL", p)
+	}
+	if o.AuthorizeURL == "" {
+		o.AuthorizeURL = strings.TrimSuffix(o.TokenURL, "/token") + "/authorize"
+	}
+	if o.Audience == "" {
+		o.Audience = "https://" + u.Host
+	}
+	switch {
+	case o.ClientID == "":
+		return fmt.Errorf("%s.client_id: is required (the connected app's consumer key)", p)
+	case o.jwt() && (o.Username == "" || o.PrivateKeyFile == ""):
+		return fmt.Errorf("%s.private_key_file: the JWT bearer flow needs both username and private_key_file", p)
+	case o.jwt() && o.RefreshTokenFile != "":
+		return fmt.Errorf("%s.refresh_token_file: not used with the JWT bearer flow (username, private_key_file)", p)
+	}
+	if o.RedirectURL == "" {
+		o.RedirectURL = DefaultRedirectURL
+	}
+	if r, err := url.Parse(o.RedirectURL); err != nil || r.Scheme != "http" || r.Port() == "" || !isLoopback(r.Hostname()) {
+		return fmt.Errorf("%s.redirect_url: must be http://localhost:PORT/PATH (mailsync auth login listens there)", p)
+	}
+	return nil
+}
+
 func (c *Config) readToken() (string, error) {
+	if c.TokenFile == "" {
+		return "", nil // oauth2 gets the first token
+	}
 	b, err := os.ReadFile(c.TokenFile)
 	if err != nil {
 		return "", fmt.Errorf("%s.token_file: %w", configPath, err)

@@ -9,9 +9,11 @@
 // message is logged once as long as its EmailMessage exists.
 //
 // Credentials: an access token read from token_file (a connected app's
-// OAuth2 token or a session id) and re-read once when Salesforce answers
-// 401; when the file holds no newer token the adapter reports that
-// re-authentication is needed and holds delivery.
+// OAuth2 token or a session id), re-read once when Salesforce answers 401,
+// and/or a connected app (oauth2) that issues new ones: from a refresh
+// token, or with the JWT bearer flow. When nothing yields a token that
+// works the adapter reports that re-authentication is needed (status
+// shows it) and holds delivery.
 package salesforce
 
 import (
@@ -45,6 +47,7 @@ func init() {
 			return New(cfg.(Config), deps)
 		},
 		Shared: true,
+		Login:  login,
 	})
 }
 
@@ -65,6 +68,7 @@ var (
 	_ sink.Sink         = (*Client)(nil)
 	_ sink.Checker      = (*Client)(nil)
 	_ sink.Unlinker     = (*Client)(nil)
+	_ sink.Health       = (*Client)(nil)
 	_ matcher.Directory = (*Client)(nil)
 )
 
@@ -88,8 +92,15 @@ func New(conf Config, deps sink.Deps) (*Client, error) {
 	}
 	hc := *deps.HTTP
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	a := &api{conf: conf, base: conf.InstanceURL + "/services/data/v" + conf.APIVersion, hc: &hc, log: deps.Logger,
+	g, stored, err := newGrant(conf.OAuth2, &hc, deps.Tokens)
+	if err != nil {
+		return nil, err
+	}
+	a := &api{conf: conf, base: conf.InstanceURL + "/services/data/v" + conf.APIVersion, hc: &hc, log: deps.Logger, grant: g,
 		now: time.Now, token: tok, fileToken: tok, lim: rate.NewLimiter(rate.Limit(conf.RequestsPerSecond), max(1, int(conf.RequestsPerSecond)))}
+	if tok == "" && stored != nil {
+		a.token = stored.AccessToken // from the last run; a 401 renews it
+	}
 	if deps.Metrics != nil {
 		if err := registerMetrics(deps.Metrics, a); err != nil {
 			return nil, fmt.Errorf("%s: metrics: %w", configPath, err)
@@ -99,6 +110,10 @@ func New(conf Config, deps sink.Deps) (*Client, error) {
 	}
 	return &Client{api: a, kv: deps.KV, log: deps.Logger}, nil
 }
+
+// Health implements sink.Health: whether Salesforce refused the
+// connected app's grant.
+func (c *Client) Health() string { return c.api.health() }
 
 // Close makes later deliveries fail; a second Close returns nil.
 func (c *Client) Close() error { c.closed.Store(true); return nil }

@@ -88,6 +88,8 @@ type Server struct {
 	scopes    []string
 	refresh   string
 	refreshes int
+	codes     map[string]string // sign-in code -> redirect_uri it was issued for
+	rotate    bool
 	calls     []Call
 	window    []time.Time // non-search calls in the last 10 s
 	searchWin []time.Time // search calls in the last second
@@ -119,7 +121,7 @@ func New(t testing.TB, opts Options) *Server {
 	if opts.KeyProperty == "" {
 		opts.KeyProperty = DefaultKeyProperty
 	}
-	s := &Server{opts: opts, nextID: 1000, objects: map[string]map[int64]*object{}, assocs: map[string][]assoc{},
+	s := &Server{opts: opts, nextID: 1000, codes: map[string]string{}, objects: map[string]map[int64]*object{}, assocs: map[string][]assoc{},
 		scopes: append([]string(nil), Scopes...)}
 	for _, typ := range []string{"contacts", "companies", "deals", "emails"} {
 		s.objects[typ] = map[int64]*object{}

@@ -186,12 +186,34 @@ func (s *Server) oauthToken(w http.ResponseWriter, r *http.Request) int {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.opts.OAuth || r.PostForm.Get("client_id") != ClientID || r.PostForm.Get("client_secret") != ClientSecret ||
-		r.PostForm.Get("refresh_token") != s.refresh {
-		return writeError(w, http.StatusBadRequest, "BAD_REFRESH_TOKEN", "missing or unknown refresh token")
+	f := r.PostForm
+	if !s.opts.OAuth || f.Get("client_id") != ClientID || f.Get("client_secret") != ClientSecret {
+		return writeError(w, http.StatusBadRequest, "BAD_CLIENT_ID", "missing or unknown client credentials")
+	}
+	switch g := f.Get("grant_type"); {
+	case g == "authorization_code" && (f.Get("code") == "" || f.Get("redirect_uri") == "" || f.Has("refresh_token")):
+		s.val.Report("POST /oauth/v1/token: the authorization_code grant needs code and redirect_uri, and no refresh_token")
+	case g == "refresh_token" && (f.Get("refresh_token") == "" || f.Has("code")):
+		s.val.Report("POST /oauth/v1/token: the refresh_token grant needs refresh_token, and no code")
+	}
+	switch f.Get("grant_type") {
+	case "authorization_code":
+		uri, ok := s.codes[f.Get("code")]
+		delete(s.codes, f.Get("code")) // one use
+		if !ok || uri != f.Get("redirect_uri") {
+			return writeError(w, http.StatusBadRequest, "BAD_AUTH_CODE", "missing or unknown auth code")
+		}
+		s.refresh = "refresh-" + s.newToken()
+	default:
+		if f.Get("refresh_token") != s.refresh {
+			return writeError(w, http.StatusBadRequest, "BAD_REFRESH_TOKEN", "missing or unknown refresh token")
+		}
+		s.refreshes++
+		if s.rotate {
+			s.refresh, s.rotate = "refresh-"+s.newToken(), false
+		}
 	}
 	s.token = s.newToken()
-	s.refreshes++
 	return writeJSON(w, http.StatusOK, map[string]any{"access_token": s.token, "refresh_token": s.refresh, "expires_in": 1800, "token_type": "bearer"})
 }
 
