@@ -80,7 +80,9 @@ func TestHubSpotThroughBinary(t *testing.T) {
 	}
 	srv.SeedMaildir(t, dovecottest.DefaultUser, "INBOX", msgs)
 
-	fake := hubspottest.New(t, hubspottest.Options{PerTenSeconds: 100, SearchPerSecond: 5})
+	// The index lag makes the kill -9 below a real test of the restart
+	// window; search_lag in the config covers it.
+	fake := hubspottest.New(t, hubspottest.Options{PerTenSeconds: 100, SearchPerSecond: 5, SearchLag: 700 * time.Millisecond})
 	acme := fake.AddCompany("Acme Customer GmbH", "acme-customer.example")
 	jane := fake.AddContact("jane@acme-customer.example", "Jane", "Doe", acme)
 	solo := fake.AddContact("solo@gmail.example", "Solo", "", "")
@@ -94,7 +96,7 @@ func TestHubSpotThroughBinary(t *testing.T) {
 	os.WriteFile(pw, []byte(dovecottest.DefaultPassword), 0o600)
 	cfg := filepath.Join(dir, "mailsync.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`state: state.db
-sink: {type: hubspot, hubspot: {base_url: %q, token_file: %s}}
+sink: {type: hubspot, hubspot: {base_url: %q, token_file: %s, search_lag: 1s}}
 log: {level: info}
 sync: {retry_min: 200ms, retry_max: 3s, batch_size: 20, shutdown_grace: 5s}
 matcher:
@@ -111,6 +113,7 @@ accounts:
     matcher: {capture: matched}
 `, fake.URL(), tok, srv.Port(), dovecottest.DefaultUser, pw)), 0o600)
 
+	defer dumpLogsIfFailed(t, dir, "run1.log", "run2.log", "run3.log")
 	const matched = total * 3 / 4
 	logged := func() int { return len(fake.KeyCounts()) }
 	waitFor := func(what string, n int, d time.Duration) {
@@ -276,7 +279,7 @@ func TestHubSpotExpiredTokenThroughBinary(t *testing.T) {
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`state: state.db
 sink:
   type: hubspot
-  hubspot: {base_url: %q, oauth2: {client_id: %s, client_secret_file: %s, refresh_token_file: %s}}
+  hubspot: {base_url: %q, search_lag: 1s, oauth2: {client_id: %s, client_secret_file: %s, refresh_token_file: %s}}
 log: {level: info}
 sync: {retry_min: 200ms, retry_max: 2s, batch_size: 20, shutdown_grace: 5s, poll_interval: 1s}
 matcher:

@@ -112,6 +112,7 @@ sink:
   type: hubspot
   hubspot:
     base_url: %q
+    search_lag: 1s
     oauth2: {client_id: %s, client_secret_file: %q, authorize_url: %q, redirect_url: "http://127.0.0.1:%d/callback"}
 log: {level: info}
 sync: {retry_min: 200ms, retry_max: 1s, batch_size: 20, shutdown_grace: 5s, poll_interval: 1s}

@@ -24,6 +24,7 @@ const (
 	DefaultSearchPerSecond = 4
 	DefaultKeyProperty     = "mailsync_key"
 	DefaultTimeout         = 30 * time.Second
+	DefaultSearchLag       = time.Minute
 )
 
 // Config is the sink.hubspot section. It names where secrets are, never
@@ -40,6 +41,11 @@ type Config struct {
 	RequestsPer10s  int           `mapstructure:"requests_per_10s"`
 	SearchPerSecond float64       `mapstructure:"search_per_second"`
 	Timeout         time.Duration `mapstructure:"timeout"`
+	// SearchLag is how long HubSpot's search index may trail a create.
+	// After a restart within that time of the last create, a message the
+	// search does not find waits out the rest before it is created, so a
+	// batch created just before a crash is not logged twice.
+	SearchLag time.Duration `mapstructure:"search_lag"`
 }
 
 // OAuth2 configures a public app's login. The refresh token comes from
@@ -167,6 +173,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%s.timeout: must not be negative", configPath)
 	case c.Timeout == 0:
 		c.Timeout = DefaultTimeout
+	}
+	switch {
+	case c.SearchLag < 0:
+		return fmt.Errorf("%s.search_lag: must not be negative", configPath)
+	case c.SearchLag == 0:
+		c.SearchLag = DefaultSearchLag
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/mailsync/mailsync/sync/sink"
 )
@@ -130,6 +131,15 @@ func (c *Client) deliverChunk(ctx context.Context, keys []string, byKey map[stri
 			done(k, id)
 		} else {
 			create = append(create, k)
+		}
+	}
+	if len(create) > 0 {
+		if d := c.settle.wait(); d > 0 {
+			return fail(create, &sink.RetryAfterError{After: d,
+				Err: fmt.Errorf("hubspot: %d emails not found by the search; waiting %s for HubSpot's search index to show emails created before the restart", len(create), d.Round(time.Second))})
+		}
+		if err := c.settle.mark(); err != nil {
+			return fail(create, err)
 		}
 	}
 	created, err := c.create(ctx, create, inputs)

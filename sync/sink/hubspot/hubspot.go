@@ -11,7 +11,8 @@
 // batch the adapter searches for the batch's keys in one search call, so
 // a message redelivered after a crash or a lost state file is not logged
 // twice. HubSpot's search index lags writes by a few seconds; within one
-// process an in-memory map of created keys covers that window.
+// process an in-memory map of created keys covers that window, and across
+// a restart the settle wait (settle.go) does.
 package hubspot
 
 import (
@@ -20,6 +21,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	"github.com/mailsync/mailsync/matcher"
 	"github.com/mailsync/mailsync/sync/sink"
@@ -60,6 +62,7 @@ type Client struct {
 
 	locks  keyLocks
 	known  knownKeys
+	settle *settle
 	closed atomic.Bool
 }
 
@@ -87,6 +90,11 @@ func New(cfg Config, deps sink.Deps) (*Client, error) {
 	if c.kv == nil {
 		c.kv = &sink.MemoryKV{}
 	}
+	st, err := newSettle(c.kv, cfg.SearchLag, time.Now)
+	if err != nil {
+		return nil, err
+	}
+	c.settle = st
 	switch {
 	case cfg.OAuth2 != nil:
 		a, err := newOAuth(cfg.OAuth2, c.hc, deps.Tokens)

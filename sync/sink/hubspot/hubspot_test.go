@@ -337,3 +337,50 @@ func TestParseSettings(t *testing.T) {
 		t.Errorf("defaults = %+v, %v", c, err)
 	}
 }
+
+// TestRestartWithinSearchLag: a process that dies after HubSpot created a
+// batch but before the daemon recorded it, and restarts while the search
+// index does not show the new emails yet, must not create them again: it
+// waits out search_lag (RetryAfter, cursor held), then finds them.
+func TestRestartWithinSearchLag(t *testing.T) {
+	fake := hubspottest.New(t, hubspottest.Options{PerTenSeconds: 10000, SearchPerSecond: 1000, SearchLag: 1500 * time.Millisecond})
+	tok := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tok, []byte(fake.Token()), 0o600)
+	kv := &sink.MemoryKV{} // the state file, shared by both processes
+	openWith := func() sink.Sink {
+		s, err := sink.Open(t.Context(), "hubspot", map[string]any{"base_url": fake.URL(), "token_file": tok,
+			"requests_per_10s": 1000, "search_per_second": 50, "search_lag": "2s"}, sink.Deps{KV: kv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	ms := sinktest.Messages("lag", 5, 256)
+	for i, r := range openWith().Deliver(t.Context(), ms) {
+		if r.Err != nil {
+			t.Fatalf("message %d: %v", i, r.Err)
+		}
+	}
+	// The "crash": the ledger never heard of it; a new process redelivers.
+	second := openWith()
+	res := second.Deliver(t.Context(), ms)
+	d, ok := sink.RetryAfter(res[0].Err)
+	if !ok || d <= 0 || d > 3*time.Second {
+		t.Fatalf("redelivery within the search lag = %v, want a RetryAfter of at most 3s", res[0].Err)
+	}
+	time.Sleep(d)
+	for i, r := range second.Deliver(t.Context(), ms) {
+		if r.Err != nil {
+			t.Fatalf("after the wait, message %d: %v", i, r.Err)
+		}
+	}
+	for k, n := range fake.KeyCounts() {
+		if n != 1 {
+			t.Errorf("%s logged %d times", k, n)
+		}
+	}
+	if n := len(fake.KeyCounts()); n != 5 {
+		t.Errorf("%d emails, want 5", n)
+	}
+}

@@ -72,6 +72,9 @@ type Options struct {
 	// OAuth makes the fake an OAuth app: access tokens come from
 	// /oauth/v1/token with the client credentials and refresh token below.
 	OAuth bool
+	// SearchLag keeps new records out of search results this long, as
+	// HubSpot's search index trails writes by seconds.
+	SearchLag time.Duration
 }
 
 // Server is a running fake.
@@ -189,10 +192,18 @@ func (s *Server) newToken() string {
 	return "pat-na1-" + hex.EncodeToString(b)
 }
 
+// add seeds a record the test set up (AddContact, AddCompany, ...): it is
+// old enough to be in the search index.
 func (s *Server) add(typ string, props map[string]string) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.addLocked(typ, props)
+	return s.seedLocked(typ, props)
+}
+
+func (s *Server) seedLocked(typ string, props map[string]string) int64 {
+	id := s.addLocked(typ, props)
+	s.objects[typ][id].created = time.Now().Add(-s.opts.SearchLag)
+	return id
 }
 
 func (s *Server) addLocked(typ string, props map[string]string) int64 {
@@ -234,7 +245,7 @@ func (s *Server) AddContact(email, first, last, companyID string) string {
 	if companyID != "" {
 		p["associatedcompanyid"] = companyID
 	}
-	id := s.addLocked("contacts", p)
+	id := s.seedLocked("contacts", p)
 	if companyID != "" {
 		cid, _ := strconv.ParseInt(companyID, 10, 64)
 		s.associateLocked("contacts", id, "companies", cid, 1)
@@ -247,7 +258,7 @@ func (s *Server) AddContact(email, first, last, companyID string) string {
 func (s *Server) AddDeal(name string, closed bool, updated time.Time, contactIDs, companyIDs []string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	id := s.addLocked("deals", map[string]string{"dealname": name, "hs_is_closed": strconv.FormatBool(closed),
+	id := s.seedLocked("deals", map[string]string{"dealname": name, "hs_is_closed": strconv.FormatBool(closed),
 		"hs_lastmodifieddate": updated.UTC().Format(time.RFC3339Nano)})
 	for _, c := range contactIDs {
 		cid, _ := strconv.ParseInt(c, 10, 64)

@@ -100,6 +100,9 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, typ string) int 
 		if o.archived {
 			continue // archived records are not searchable
 		}
+		if time.Since(o.created) < s.opts.SearchLag {
+			continue // not in the search index yet
+		}
 		ok := len(in.FilterGroups) == 0
 		for _, g := range in.FilterGroups {
 			all := true
