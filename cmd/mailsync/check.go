@@ -68,6 +68,7 @@ exits non-zero if any check failed. It never prints a secret.
 				accounts = []config.Account{*a}
 			}
 			r.pass("config", "%s is valid (%s, sink %s)", cfgPath, plural(len(cfg.Accounts), "account"), cfg.Sink.Type)
+			checkDescriptors(r, cfg)
 			// What run would refuse, from the function run calls.
 			skip := map[string]bool{}
 			for _, f := range preflight(cfg, daemonAnswers(cmd.Context(), cfg)) {

@@ -107,6 +107,21 @@ func TestShortOfDescriptorsStaysReachable(t *testing.T) {
 	if strings.Contains(log, "too many open files") {
 		t.Errorf("the daemon ran out of descriptors\n%s", logTail(logPath))
 	}
+
+	// check says the same under the same limit, and passes under a
+	// sufficient one (warnings do not fail it).
+	for _, tc := range []struct {
+		limit int
+		want  string
+	}{
+		{limit, fmt.Sprintf("WARN  descriptors: the accounts may open %d IMAP connections, more than the %d this limit leaves", accounts, budget)},
+		{accounts + reservedFDs, fmt.Sprintf("PASS  descriptors: room for %d IMAP connections within RLIMIT_NOFILE %d", accounts, accounts+reservedFDs)},
+	} {
+		out, err := exec.Command("sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0" check -c "$1" -a a000`, tc.limit), bin, cfgPath).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), tc.want) {
+			t.Errorf("check under ulimit -n %d: %v, want %q in\n%s", tc.limit, err, tc.want, out)
+		}
+	}
 }
 
 // logTail is the last 80 lines of the log file at path.
