@@ -305,9 +305,26 @@ func (c *Config) resolvePaths(dir string) {
 	abs(&c.Matcher.DirectoryFile)
 	c.SMTPFront.resolvePaths(dir)
 	c.resolveOAuthPaths(dir)
-	if sec, ok := c.Sink.Settings["jsonl"].(map[string]any); ok {
-		if p, ok := sec["path"].(string); ok && p != "" && !filepath.IsAbs(p) {
-			sec["path"] = filepath.Join(dir, p)
+	for _, sec := range c.Sink.Settings {
+		if m, ok := sec.(map[string]any); ok {
+			resolveSinkPaths(m, dir)
+		}
+	}
+}
+
+// resolveSinkPaths makes the files an adapter section names relative to
+// dir, as the rest of the config's: by the convention every adapter
+// follows, keys ending in _file (token_file, oauth2.client_secret_file, ...)
+// and jsonl's path, at any depth.
+func resolveSinkPaths(sec map[string]any, dir string) {
+	for k, v := range sec {
+		switch v := v.(type) {
+		case map[string]any:
+			resolveSinkPaths(v, dir)
+		case string:
+			if (strings.HasSuffix(k, "_file") || k == "path") && v != "" && !filepath.IsAbs(v) {
+				sec[k] = filepath.Join(dir, v)
+			}
 		}
 	}
 }

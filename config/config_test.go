@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -126,5 +127,39 @@ func TestParseStart(t *testing.T) {
 	s, err := ParseStart("2026-01-31")
 	if err != nil || !s.Since.Equal(time.Date(2026, 1, 31, 0, 0, 0, 0, time.UTC)) {
 		t.Fatalf("ParseStart(date) = %+v, %v", s, err)
+	}
+}
+
+// TestLoadResolvesSinkFiles: files a sink section names (keys ending in
+// _file, at any depth, and jsonl's path) are relative to the config file,
+// like the accounts' and the state file.
+func TestLoadResolvesSinkFiles(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/mailsync.yaml"
+	yaml := strings.Replace(good, "sink: {type: jsonl, jsonl: {path: /var/lib/mailsync/messages.jsonl}}",
+		"sink:\n  type: hubspot\n  hubspot: {token_file: hs.token, base_url: https://api.hubapi.com, oauth2: {client_secret_file: secrets/app, client_id: x}}\n  jsonl: {path: out.jsonl}\n  webhook: {url: https://crm.example.com, secret_file: /abs/secret}", 1)
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := cfg.SinkSettings()
+	o, _ := hs["oauth2"].(map[string]any)
+	for _, c := range []struct {
+		got  any
+		want string
+	}{
+		{hs["token_file"], dir + "/hs.token"},
+		{o["client_secret_file"], dir + "/secrets/app"},
+		{cfg.Sink.Settings["jsonl"].(map[string]any)["path"], dir + "/out.jsonl"},
+		{cfg.Sink.Settings["webhook"].(map[string]any)["secret_file"], "/abs/secret"},
+		{hs["base_url"], "https://api.hubapi.com"},
+	} {
+		got, want := c.got, c.want
+		if got != want {
+			t.Errorf("resolved %v, want %s", got, want)
+		}
 	}
 }
