@@ -6,6 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"syscall"
 	"testing"
@@ -27,6 +30,15 @@ const benchMessagesEnv = "MAILSYNC_BENCH_MESSAGES"
 // benchOnlyEnv=mailsync runs only mailsync's catch-up, for profiling it
 // (-cpuprofile, -trace) without the reference runs in the profile.
 const benchOnlyEnv = "MAILSYNC_BENCH_ONLY"
+
+// benchProfileEnv names a directory where the first catch-up writes its
+// CPU, block and mutex profiles and an execution trace (cpu.pprof,
+// block.pprof, mutex.pprof, trace.out), covering the catch-up only, not
+// the set-up or the reference runs:
+//
+//	MAILSYNC_BENCH_PROFILE=/tmp/prof go test -run '^$' -bench CatchUp -benchtime 1x ./sync/worker/
+//	go tool pprof -top /tmp/prof/cpu.pprof; go tool trace /tmp/prof/trace.out
+const benchProfileEnv = "MAILSYNC_BENCH_PROFILE"
 
 // benchKeywordEnv sets sync.logged_keyword for the catch-up (default off,
 // as mbsync writes nothing back), e.g. MAILSYNC_BENCH_KEYWORD='$CRMLogged'.
@@ -183,10 +195,12 @@ func catchUpOnce(b *testing.B, srv *dovecottest.Server, total int) time.Duration
 	}
 	r := newRig(b, srv, rigOptions{accounts: map[string]string{"alice": dovecottest.DefaultUser}, folders: []string{"inbox"},
 		extra: fmt.Sprintf("sync: {logged_keyword: %q, retry_min: 50ms, retry_max: 1s}\n", kw)})
+	stopProfile := startProfile(b)
 	start := time.Now()
 	r.start()
 	waitForFast(b, 10*time.Minute, func() bool { return r.cursor("alice", "INBOX").LastUID == uint32(total) })
 	d := time.Since(start)
+	stopProfile()
 	// The keyword write-back follows the catch-up; wait for it, untimed.
 	waitForFast(b, 10*time.Minute, func() bool { return r.sup.Status()[0].Folders[0].State == "idle" })
 	fmt.Fprint(benchOut{b}, stageReport(b, r, d))
@@ -196,6 +210,53 @@ func catchUpOnce(b *testing.B, srv *dovecottest.Server, total int) time.Duration
 	}
 	return d
 }
+
+// startProfile starts the profiles benchProfileEnv asks for, once per
+// process, and returns what stops and writes them.
+func startProfile(b *testing.B) (stop func()) {
+	dir := os.Getenv(benchProfileEnv)
+	if dir == "" || profiled {
+		return func() {}
+	}
+	profiled = true
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	create := func(name string) *os.File {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return f
+	}
+	cpu, tr := create("cpu.pprof"), create("trace.out")
+	if err := pprof.StartCPUProfile(cpu); err != nil {
+		b.Fatal(err)
+	}
+	if err := trace.Start(tr); err != nil {
+		b.Fatal(err)
+	}
+	runtime.SetBlockProfileRate(int(10 * time.Microsecond))
+	runtime.SetMutexProfileFraction(10)
+	return func() {
+		pprof.StopCPUProfile()
+		trace.Stop()
+		for _, name := range []string{"block", "mutex"} {
+			f := create(name + ".pprof")
+			if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
+				b.Fatal(err)
+			}
+			f.Close()
+		}
+		runtime.SetBlockProfileRate(0)
+		runtime.SetMutexProfileFraction(0)
+		cpu.Close()
+		tr.Close()
+	}
+}
+
+// profiled is set once the first catch-up has been profiled.
+var profiled bool
 
 // mbsyncPull is isync's full pull of INBOX into a fresh Maildir, FSync on.
 func mbsyncPull(b *testing.B, srv *dovecottest.Server, mbsync string, total int) time.Duration {
@@ -264,8 +325,8 @@ func fdatasync(f *os.File) error {
 }
 
 // stageReport says where a catch-up's time went: the busy time of each
-// stage, which overlap, against the wall time. The fetch stage (headers,
-// bodies, parse and match, ledger look-up) runs on one goroutine, encoding
+// stage, which overlap, against the wall time. The fetch stage (whole
+// messages or headers, bodies, parse and match, ledger look-up) runs on one goroutine, encoding
 // ahead on a second, the sink's encode, write and fdatasync on a third, and
 // each batch's state commit in the background beside the next batch's
 // delivery. The stage whose busy time is nearest the wall time bounds it.
@@ -288,12 +349,12 @@ func stageReport(b *testing.B, r *rig, wall time.Duration) string {
 		b.Fatalf("sink is %T, want *jsonl.Sink", r.sink)
 	}
 	ss, st := js.Stats(), r.store.UpdateStats()
-	fetchStage := stages["imap_headers"] + stages["imap_bodies"] + stages["parse_match"] + stages["ledger_lookup"]
+	fetchStage := stages["imap_whole"] + stages["imap_headers"] + stages["imap_bodies"] + stages["parse_match"] + stages["ledger_lookup"]
 	sinkStage := ss.EncodeTime + ss.WriteTime + ss.SyncTime
-	return fmt.Sprintf("catch-up %.2fs wall; fetch stage %.2fs busy (IMAP headers %.2fs, IMAP bodies %.2fs, parse+match %.2fs, "+
+	return fmt.Sprintf("catch-up %.2fs wall; fetch stage %.2fs busy (IMAP whole messages %.2fs, IMAP headers %.2fs, IMAP bodies %.2fs, parse+match %.2fs, "+
 		"ledger look-up %.2fs); encode-ahead stage %.2fs busy; sink %.2fs busy (encode %.2fs, write %.2fs in %d calls, fdatasync %.2fs); "+
 		"state %d commits %.2fs; keyword write-back %.2fs (after the catch-up)\n",
-		wall.Seconds(), fetchStage, stages["imap_headers"], stages["imap_bodies"], stages["parse_match"], stages["ledger_lookup"],
+		wall.Seconds(), fetchStage, stages["imap_whole"], stages["imap_headers"], stages["imap_bodies"], stages["parse_match"], stages["ledger_lookup"],
 		stages["encode_ahead"], sinkStage.Seconds(), ss.EncodeTime.Seconds(), ss.WriteTime.Seconds(), ss.Writes, ss.SyncTime.Seconds(),
 		st.Commits, st.Time.Seconds(), stages["keyword_store"])
 }
