@@ -31,11 +31,6 @@ type item struct {
 	internalDate time.Time
 	modSeq       uint64
 	header       []byte
-	// Set by a combined fetch (fetchWhole): the first bytes of the message;
-	// whole when they are the body to deliver (all of it, or truncated at
-	// sync.max_body_bytes); needHeader when they did not hold the header.
-	prefix                       []byte
-	whole, truncated, needHeader bool
 
 	key       string
 	messageID string

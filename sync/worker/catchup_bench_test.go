@@ -325,8 +325,8 @@ func fdatasync(f *os.File) error {
 }
 
 // stageReport says where a catch-up's time went: the busy time of each
-// stage, which overlap, against the wall time. The fetch stage (whole
-// messages or headers, bodies, parse and match, ledger look-up) runs on one goroutine, encoding
+// stage, which overlap, against the wall time. The fetch stage (headers,
+// bodies, parse and match, ledger look-up) runs on one goroutine, encoding
 // ahead on a second, the sink's encode, write and fdatasync on a third, and
 // each batch's state commit in the background beside the next batch's
 // delivery. The stage whose busy time is nearest the wall time bounds it.
@@ -349,12 +349,12 @@ func stageReport(b *testing.B, r *rig, wall time.Duration) string {
 		b.Fatalf("sink is %T, want *jsonl.Sink", r.sink)
 	}
 	ss, st := js.Stats(), r.store.UpdateStats()
-	fetchStage := stages["imap_whole"] + stages["imap_headers"] + stages["imap_bodies"] + stages["parse_match"] + stages["ledger_lookup"]
+	fetchStage := stages["imap_headers"] + stages["imap_bodies"] + stages["parse_match"] + stages["ledger_lookup"]
 	sinkStage := ss.EncodeTime + ss.WriteTime + ss.SyncTime
-	return fmt.Sprintf("catch-up %.2fs wall; fetch stage %.2fs busy (IMAP whole messages %.2fs, IMAP headers %.2fs, IMAP bodies %.2fs, parse+match %.2fs, "+
+	return fmt.Sprintf("catch-up %.2fs wall; fetch stage %.2fs busy (IMAP headers %.2fs, IMAP bodies %.2fs, parse+match %.2fs, "+
 		"ledger look-up %.2fs); encode-ahead stage %.2fs busy; sink %.2fs busy (encode %.2fs, write %.2fs in %d calls, fdatasync %.2fs); "+
 		"state %d commits %.2fs; keyword write-back %.2fs (after the catch-up)\n",
-		wall.Seconds(), fetchStage, stages["imap_whole"], stages["imap_headers"], stages["imap_bodies"], stages["parse_match"], stages["ledger_lookup"],
+		wall.Seconds(), fetchStage, stages["imap_headers"], stages["imap_bodies"], stages["parse_match"], stages["ledger_lookup"],
 		stages["encode_ahead"], sinkStage.Seconds(), ss.EncodeTime.Seconds(), ss.WriteTime.Seconds(), ss.Writes, ss.SyncTime.Seconds(),
 		st.Commits, st.Time.Seconds(), stages["keyword_store"])
 }

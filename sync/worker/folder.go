@@ -436,44 +436,26 @@ deliver:
 
 func (f *folderWorker) produce(ctx context.Context, conn *imapconn.Conn, from, top uint32, out chan<- *batch) error {
 	size := uint32(f.sup.conf().Sync.BatchSize)
-	// A catch-up starts by fetching whole messages (headers and bodies in
-	// one FETCH) and switches to headers first when most of a batch went
-	// without its body; see withBodies.
-	whole := true
 	for lo := from + 1; lo <= top && lo != 0; lo += size {
 		hi := min(lo+size-1, top)
 		if hi < lo { // overflow near 2^32
 			hi = top
 		}
-		fetch := f.fetchHeaders
-		if whole {
-			fetch = f.fetchWhole
-		}
-		b, err := fetch(ctx, conn, lo, hi)
+		b, err := f.fetchHeaders(ctx, conn, lo, hi)
 		if err != nil {
-			return err
-		}
-		if err := f.completeHeaders(ctx, conn, b); err != nil {
 			return err
 		}
 		// Bodies are held until the sink has them: split by bytes so a run
 		// of large mail cannot pin more than a bounded amount of memory.
-		withBody := 0
 		for _, part := range b.splitBytes(maxBatchBytes) {
 			if err := f.prepare(ctx, conn, part); err != nil {
 				return err
 			}
-			// Counted before the hand-off: the deliver stage owns the items
-			// after it.
-			withBody += withBodies(part.items)
 			select {
 			case out <- part:
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-		}
-		if len(b.items) > 0 {
-			whole = 2*withBody >= len(b.items)
 		}
 		if hi == top {
 			break
@@ -495,7 +477,6 @@ func (f *folderWorker) prepare(ctx context.Context, conn *imapconn.Conn, b *batc
 	if err := f.markLogged(b.items); err != nil {
 		return err
 	}
-	useWhole(b.items)
 	return f.fetchBodies(ctx, conn, b.items)
 }
 

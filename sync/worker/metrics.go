@@ -17,7 +17,7 @@ type metrics struct {
 	backfillDone, backfillTotal                            *prometheus.GaugeVec
 	// stages is the time spent in each stage of the folder pipeline, over
 	// all accounts (per account it would be 1,000 series for little use):
-	// imap_whole, imap_headers, imap_bodies, parse_match, ledger_lookup, encode_ahead,
+	// imap_headers, imap_bodies, parse_match, ledger_lookup, encode_ahead,
 	// keyword_store. Beside the sink's and the state file's own time it
 	// says which stage bounds a catch-up.
 	stages *prometheus.CounterVec
