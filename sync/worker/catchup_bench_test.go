@@ -10,6 +10,7 @@ import (
 	"runtime/pprof"
 	"runtime/trace"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -196,14 +197,16 @@ func catchUpOnce(b *testing.B, srv *dovecottest.Server, total int) time.Duration
 	r := newRig(b, srv, rigOptions{accounts: map[string]string{"alice": dovecottest.DefaultUser}, folders: []string{"inbox"},
 		extra: fmt.Sprintf("sync: {logged_keyword: %q, retry_min: 50ms, retry_max: 1s}\n", kw)})
 	stopProfile := startProfile(b)
+	cpu0 := sampleCPU(b)
 	start := time.Now()
 	r.start()
 	waitForFast(b, 10*time.Minute, func() bool { return r.cursor("alice", "INBOX").LastUID == uint32(total) })
 	d := time.Since(start)
+	cpu := sampleCPU(b).since(cpu0)
 	stopProfile()
 	// The keyword write-back follows the catch-up; wait for it, untimed.
 	waitForFast(b, 10*time.Minute, func() bool { return r.sup.Status()[0].Folders[0].State == "idle" })
-	fmt.Fprint(benchOut{b}, stageReport(b, r, d))
+	fmt.Fprint(benchOut{b}, stageReport(b, r, d)+cpu.String()+"\n")
 	r.stop()
 	if got := len(r.jsonlKeys()); got != total {
 		b.Fatalf("sink holds %d keys after the catch-up, want %d", got, total)
@@ -257,6 +260,52 @@ func startProfile(b *testing.B) (stop func()) {
 
 // profiled is set once the first catch-up has been profiled.
 var profiled bool
+
+// cpuSample is this process's CPU time and the machine's, for telling a
+// catch-up that waits from one that has no CPU left.
+type cpuSample struct {
+	self        time.Duration // user + system of this process
+	busy, total time.Duration // all CPUs, from /proc/stat
+	ncpu        int
+}
+
+func sampleCPU(b *testing.B) cpuSample {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	s := cpuSample{self: time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 0 && strings.HasPrefix(f[0], "cpu") && f[0] != "cpu" {
+			s.ncpu++
+		}
+		if len(f) < 5 || f[0] != "cpu" {
+			continue
+		}
+		var ticks [10]time.Duration
+		for i := 1; i < len(f) && i <= 10; i++ {
+			n, _ := strconv.ParseInt(f[i], 10, 64)
+			ticks[i-1] = time.Duration(n) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+			s.total += ticks[i-1]
+		}
+		s.busy = s.total - ticks[3] - ticks[4] // less idle and iowait
+	}
+	return s
+}
+
+func (s cpuSample) since(t cpuSample) cpuSample {
+	return cpuSample{self: s.self - t.self, busy: s.busy - t.busy, total: s.total - t.total, ncpu: s.ncpu}
+}
+
+func (s cpuSample) String() string {
+	return fmt.Sprintf("CPU over the catch-up: mailsync's process %.2fs; the machine's %d CPUs %.0f%% busy (%.2fs of %.2fs, Dovecot and other tenants included)",
+		s.self.Seconds(), s.ncpu, 100*float64(s.busy)/float64(max(s.total, 1)), s.busy.Seconds(), s.total.Seconds())
+}
 
 // mbsyncPull is isync's full pull of INBOX into a fresh Maildir, FSync on.
 func mbsyncPull(b *testing.B, srv *dovecottest.Server, mbsync string, total int) time.Duration {
