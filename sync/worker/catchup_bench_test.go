@@ -374,11 +374,13 @@ func fdatasync(f *os.File) error {
 }
 
 // stageReport says where a catch-up's time went: the busy time of each
-// stage, which overlap, against the wall time. The fetch stage (headers,
-// bodies, parse and match, ledger look-up) runs on one goroutine, encoding
-// ahead on a second, the sink's encode, write and fdatasync on a third, and
-// each batch's state commit in the background beside the next batch's
-// delivery. The stage whose busy time is nearest the wall time bounds it.
+// stage, which overlap, against the wall time. Headers with parse, match
+// and ledger look-up run on one goroutine (the folder's connection), the
+// bodies on a second (the catch-up helper connection when there is one),
+// encoding ahead on a third, the sink's encode, write and fdatasync on a
+// fourth, and each group's state commit in the background beside the next
+// group's delivery. The stage whose busy time is nearest the wall time
+// bounds it, unless the CPU line says the machine had none to spare.
 func stageReport(b *testing.B, r *rig, wall time.Duration) string {
 	stages := map[string]float64{}
 	mfs, err := r.reg.Gather()

@@ -20,8 +20,9 @@ import (
 // from the account's spare connections (max_connections less one per
 // folder that holds a connection of its own, so it never delays a
 // folder's reconnect), and only if a descriptor of the process budget
-// and a dial slot of the server are free at once: it never waits, and
-// never makes the account wait. It selects the folder read-only, is
+// (while less than half of it is in use) and a dial slot of the server are
+// free at once: it never waits, and never makes the account wait. It
+// selects the folder read-only, is
 // counted in the account's connections while open, and is logged out when
 // the catch-up ends. If it fails, the bodies are fetched on the folder's
 // own connection.
@@ -45,7 +46,7 @@ func (a *accountWorker) dialHelper(ctx context.Context) (*imapconn.Conn, error) 
 		<-helpers
 		return nil, nil
 	}
-	budget, ok := a.sup.tryConnSlot()
+	budget, ok := a.sup.tryHelperConnSlot()
 	if !ok {
 		<-a.slots
 		<-helpers

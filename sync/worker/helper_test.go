@@ -123,12 +123,13 @@ func (p *countingProxy) snapshot() []*proxied {
 // catchUpThroughProxy seeds n messages, catches them up with batch_size
 // 500 through proxy, and checks that each reached the sink once and the
 // folder went idle.
-func catchUpThroughProxy(t *testing.T, srv *dovecottest.Server, proxy *countingProxy, n int, maxConns int) *rig {
+func catchUpThroughProxy(t *testing.T, srv *dovecottest.Server, proxy *countingProxy, n, maxConns, fdBudget int) *rig {
 	t.Helper()
 	r := newRig(t, srv, rigOptions{accounts: map[string]string{"alice": dovecottest.DefaultUser}, folders: []string{"inbox"},
 		extra: "sync: {retry_min: 50ms, retry_max: 500ms, batch_size: 500, command_timeout: 5s, shutdown_grace: 2s}\n"})
 	r.cfg.Accounts[0].Port = proxy.port()
 	r.cfg.Accounts[0].MaxConnections = maxConns
+	r.fdBudget = fdBudget
 	r.start()
 	waitFor(t, 60*time.Second, "the catch-up", func() bool { return r.cursor("alice", "INBOX").LastUID == uint32(n) })
 	waitFor(t, 10*time.Second, "idle", func() bool { return r.sup.Status()[0].Folders[0].State == "idle" })
@@ -152,7 +153,7 @@ func TestCatchUpHelper(t *testing.T) {
 	srv := dovecottest.Start(t)
 	srv.SeedMaildir(t, dovecottest.DefaultUser, "INBOX", generate(131, n, "alice"))
 	proxy := newCountingProxy(t, srv.Addr(), -1, 0)
-	r := catchUpThroughProxy(t, srv, proxy, n, 3)
+	r := catchUpThroughProxy(t, srv, proxy, n, 3, 0)
 	conns := proxy.snapshot()
 	if got, want := len(conns), 2; got != want {
 		t.Fatalf("%d connections opened, want %d (the folder's and one helper)", got, want)
@@ -182,7 +183,7 @@ func TestCatchUpHelperFails(t *testing.T) {
 	srv := dovecottest.Start(t)
 	srv.SeedMaildir(t, dovecottest.DefaultUser, "INBOX", generate(132, n, "alice"))
 	proxy := newCountingProxy(t, srv.Addr(), 1, 2<<20)
-	r := catchUpThroughProxy(t, srv, proxy, n, 3)
+	r := catchUpThroughProxy(t, srv, proxy, n, 3, 0)
 	conns := proxy.snapshot()
 	if len(conns) < 2 || !conns[1].closed.Load() {
 		t.Fatalf("%d connections, want the helper's cut", len(conns))
@@ -201,9 +202,23 @@ func TestCatchUpHelperNeedsSpareConnection(t *testing.T) {
 	srv := dovecottest.Start(t)
 	srv.SeedMaildir(t, dovecottest.DefaultUser, "INBOX", generate(133, n, "alice"))
 	proxy := newCountingProxy(t, srv.Addr(), -1, 0)
-	r := catchUpThroughProxy(t, srv, proxy, n, 1)
+	r := catchUpThroughProxy(t, srv, proxy, n, 1, 0)
 	if got := len(proxy.snapshot()); got != 1 {
 		t.Errorf("%d connections opened under max_connections 1, want 1", got)
+	}
+	r.stop()
+}
+
+// TestCatchUpHelperLeavesScarceDescriptors: with the descriptor budget
+// half used by the folder's own connection, no helper is opened.
+func TestCatchUpHelperLeavesScarceDescriptors(t *testing.T) {
+	const n = 1200
+	srv := dovecottest.Start(t)
+	srv.SeedMaildir(t, dovecottest.DefaultUser, "INBOX", generate(134, n, "alice"))
+	proxy := newCountingProxy(t, srv.Addr(), -1, 0)
+	r := catchUpThroughProxy(t, srv, proxy, n, 3, 2)
+	if got := len(proxy.snapshot()); got != 1 {
+		t.Errorf("%d connections opened with a descriptor budget of 2, want 1", got)
 	}
 	r.stop()
 }

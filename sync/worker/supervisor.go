@@ -273,12 +273,15 @@ func (s *Supervisor) connSlot(ctx context.Context, waiting *atomic.Int32) (func(
 	}
 }
 
-// tryConnSlot takes a token of the descriptor budget if one is free now.
-func (s *Supervisor) tryConnSlot() (func(), bool) {
+// tryHelperConnSlot takes a token of the descriptor budget for a
+// catch-up helper if one is free now and the budget is less than half
+// used: where descriptors run short, the folders' own connections need
+// them more than a catch-up needs speed.
+func (s *Supervisor) tryHelperConnSlot() (func(), bool) {
 	if s.connBudget == nil {
 		return func() {}, true
 	}
-	if !trySend(s.connBudget) {
+	if 2*len(s.connBudget) >= cap(s.connBudget) || !trySend(s.connBudget) {
 		return nil, false
 	}
 	return func() { <-s.connBudget }, true
