@@ -22,10 +22,9 @@ import (
 // folder's reconnect), and only if a descriptor of the process budget
 // (while less than half of it is in use) and a dial slot of the server are
 // free at once: it never waits, and never makes the account wait. It
-// selects the folder read-only, is
-// counted in the account's connections while open, and is logged out when
-// the catch-up ends. If it fails, the bodies are fetched on the folder's
-// own connection.
+// selects the folder read-only, is counted in the account's connections
+// while open, and is logged out when the catch-up ends. If it fails, the
+// bodies are fetched on the folder's own connection.
 
 // helperSlots sizes the account's helper budget once its folders are
 // known: the connections the folder workers and the poller cannot use.
