@@ -72,6 +72,7 @@ func (c *controlAPI) Status(ctx context.Context) (*control.Status, error) {
 				fs.Role, fs.State, fs.UIDNext = f.Role, f.State, f.UIDNext
 				fs.LastError, fs.LastErrorAt, fs.ConsecutiveErrors, fs.LastSync = f.LastError, f.LastErrorAt, f.ConsecutiveErrors, f.LastSync
 				fs.StalledSince, fs.Stalled, fs.IdleCheckedAt = f.StalledSince, f.Stalled, f.IdleCheckedAt
+				fs.CatchUpHelper = f.CatchUpHelper
 				if a.State == worker.StatePaused {
 					fs.State = worker.StatePaused
 				}

@@ -265,7 +265,11 @@ func renderStatus(w io.Writer, st *control.Status, now time.Time) {
 			if errText != "" && !f.LastErrorAt.IsZero() {
 				errText += " (" + ago(f.LastErrorAt, now) + ")"
 			}
-			fmt.Fprintf(tw, "\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t\t%s\n", f.Folder, orDash(f.State),
+			state := orDash(f.State)
+			if f.CatchUpHelper {
+				state += " (+1 connection)"
+			}
+			fmt.Fprintf(tw, "\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t\t%s\n", f.Folder, state,
 				f.LastUID, f.Delivered, f.Skipped, f.Excluded, f.Outbox, f.DeadLetters, ago(f.LastSync, now), errText)
 			if r := describeReasons(f.Reasons); r != "" {
 				why = append(why, fmt.Sprintf("  %s/%s: %s", a.Account, f.Folder, r))

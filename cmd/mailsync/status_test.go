@@ -372,3 +372,21 @@ func TestSince(t *testing.T) {
 		}
 	}
 }
+
+// TestRenderStatusCatchUpHelper: a folder whose catch-up uses a second
+// connection says so beside its state, so CONNS adds up.
+func TestRenderStatusCatchUpHelper(t *testing.T) {
+	st := &control.Status{Accounts: []control.AccountStatus{{Account: "sales", State: "running", Connections: 3,
+		Folders: []control.FolderStatus{
+			{Folder: "INBOX", State: "syncing", LastUID: 1000, CatchUpHelper: true},
+			{Folder: "Sent", State: "idle", LastUID: 20},
+		}}}}
+	var b bytes.Buffer
+	renderStatus(&b, st, statusNow)
+	if !strings.Contains(b.String(), "INBOX   syncing (+1 connection)") {
+		t.Errorf("status does not show the catch-up connection:\n%s", b.String())
+	}
+	if strings.Count(b.String(), "+1 connection") != 1 {
+		t.Errorf("only INBOX has a catch-up connection:\n%s", b.String())
+	}
+}

@@ -103,6 +103,10 @@ type FolderStatus struct {
 	StalledSince  time.Time `json:"stalled_since,omitzero"`
 	Stalled       string    `json:"stalled,omitempty"`
 	IdleCheckedAt time.Time `json:"idle_checked_at,omitzero"`
+	// CatchUpHelper is set while a second connection of the account
+	// fetches bodies for this folder's catch-up; it counts in the
+	// account's connections and is logged out when the catch-up ends.
+	CatchUpHelper bool `json:"catchup_helper,omitempty"`
 }
 
 // ReloadResult says what a reload changed.

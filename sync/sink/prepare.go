@@ -35,3 +35,15 @@ func (m *Message) Prepared() any {
 	}
 	return p.v
 }
+
+// Grouper is implemented by adapters that want a different number of
+// messages per Deliver call than the worker's default (50). The worker
+// commits its state once per call, so after a crash it re-sends at most the
+// group in flight and the one being committed: an adapter whose re-delivery
+// costs nothing, because it dedupes by key itself at no cost (the JSONL
+// file), can take large groups and so one write and one sync per group.
+type Grouper interface {
+	// DeliverGroup returns the most messages to hand to one Deliver call;
+	// a value below 1 means the worker's default.
+	DeliverGroup() int
+}

@@ -32,6 +32,9 @@ type accountWorker struct {
 	// slots is the connection budget (max_connections): every connection
 	// the account opens, live or backfill, holds one while open.
 	slots chan struct{}
+	// helpers is the budget of catch-up helper connections (helper.go),
+	// set once the folders are resolved; nil until then.
+	helpers chan struct{}
 	// dialWaiting counts this account's dials waiting for a server dial
 	// slot (status shows it).
 	dialWaiting atomic.Int32
@@ -92,6 +95,7 @@ func (a *accountWorker) run(ctx context.Context) {
 	}
 	a.mu.Lock()
 	a.folders = folders
+	a.helpers = a.helperSlots(len(folders))
 	a.mu.Unlock()
 	close(a.resolved)
 	idleSlots := a.cfg.MaxConnections

@@ -139,7 +139,8 @@ func (b *batch) pending() []*item {
 
 // ackGroup is how many messages go to the sink between two commits: a
 // crash re-sends at most what was in flight (this group and the one being
-// committed), not a whole fetch batch.
+// committed), not a whole fetch batch. A sink may ask for another size
+// (sink.Grouper); see Supervisor.ackGroup.
 const ackGroup = 50
 
 // splitCount cuts b into consecutive batches of at most n items that

@@ -6,7 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +31,15 @@ const benchMessagesEnv = "MAILSYNC_BENCH_MESSAGES"
 // benchOnlyEnv=mailsync runs only mailsync's catch-up, for profiling it
 // (-cpuprofile, -trace) without the reference runs in the profile.
 const benchOnlyEnv = "MAILSYNC_BENCH_ONLY"
+
+// benchProfileEnv names a directory where the first catch-up writes its
+// CPU, block and mutex profiles and an execution trace (cpu.pprof,
+// block.pprof, mutex.pprof, trace.out), covering the catch-up only, not
+// the set-up or the reference runs:
+//
+//	MAILSYNC_BENCH_PROFILE=/tmp/prof go test -run '^$' -bench CatchUp -benchtime 1x ./sync/worker/
+//	go tool pprof -top /tmp/prof/cpu.pprof; go tool trace /tmp/prof/trace.out
+const benchProfileEnv = "MAILSYNC_BENCH_PROFILE"
 
 // benchKeywordEnv sets sync.logged_keyword for the catch-up (default off,
 // as mbsync writes nothing back), e.g. MAILSYNC_BENCH_KEYWORD='$CRMLogged'.
@@ -183,18 +196,115 @@ func catchUpOnce(b *testing.B, srv *dovecottest.Server, total int) time.Duration
 	}
 	r := newRig(b, srv, rigOptions{accounts: map[string]string{"alice": dovecottest.DefaultUser}, folders: []string{"inbox"},
 		extra: fmt.Sprintf("sync: {logged_keyword: %q, retry_min: 50ms, retry_max: 1s}\n", kw)})
+	stopProfile := startProfile(b)
+	cpu0 := sampleCPU(b)
 	start := time.Now()
 	r.start()
 	waitForFast(b, 10*time.Minute, func() bool { return r.cursor("alice", "INBOX").LastUID == uint32(total) })
 	d := time.Since(start)
+	cpu := sampleCPU(b).since(cpu0)
+	stopProfile()
 	// The keyword write-back follows the catch-up; wait for it, untimed.
 	waitForFast(b, 10*time.Minute, func() bool { return r.sup.Status()[0].Folders[0].State == "idle" })
-	fmt.Fprint(benchOut{b}, stageReport(b, r, d))
+	fmt.Fprint(benchOut{b}, stageReport(b, r, d)+cpu.String()+"\n")
 	r.stop()
 	if got := len(r.jsonlKeys()); got != total {
 		b.Fatalf("sink holds %d keys after the catch-up, want %d", got, total)
 	}
 	return d
+}
+
+// startProfile starts the profiles benchProfileEnv asks for, once per
+// process, and returns what stops and writes them.
+func startProfile(b *testing.B) (stop func()) {
+	dir := os.Getenv(benchProfileEnv)
+	if dir == "" || profiled {
+		return func() {}
+	}
+	profiled = true
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	create := func(name string) *os.File {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return f
+	}
+	cpu, tr := create("cpu.pprof"), create("trace.out")
+	if err := pprof.StartCPUProfile(cpu); err != nil {
+		b.Fatal(err)
+	}
+	if err := trace.Start(tr); err != nil {
+		b.Fatal(err)
+	}
+	runtime.SetBlockProfileRate(int(10 * time.Microsecond))
+	runtime.SetMutexProfileFraction(10)
+	return func() {
+		pprof.StopCPUProfile()
+		trace.Stop()
+		for _, name := range []string{"block", "mutex"} {
+			f := create(name + ".pprof")
+			if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
+				b.Fatal(err)
+			}
+			f.Close()
+		}
+		runtime.SetBlockProfileRate(0)
+		runtime.SetMutexProfileFraction(0)
+		cpu.Close()
+		tr.Close()
+	}
+}
+
+// profiled is set once the first catch-up has been profiled.
+var profiled bool
+
+// cpuSample is this process's CPU time and the machine's, for telling a
+// catch-up that waits from one that has no CPU left.
+type cpuSample struct {
+	self        time.Duration // user + system of this process
+	busy, total time.Duration // all CPUs, from /proc/stat
+	ncpu        int
+}
+
+func sampleCPU(b *testing.B) cpuSample {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	s := cpuSample{self: time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 0 && strings.HasPrefix(f[0], "cpu") && f[0] != "cpu" {
+			s.ncpu++
+		}
+		if len(f) < 5 || f[0] != "cpu" {
+			continue
+		}
+		var ticks [10]time.Duration
+		for i := 1; i < len(f) && i <= 10; i++ {
+			n, _ := strconv.ParseInt(f[i], 10, 64)
+			ticks[i-1] = time.Duration(n) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+			s.total += ticks[i-1]
+		}
+		s.busy = s.total - ticks[3] - ticks[4] // less idle and iowait
+	}
+	return s
+}
+
+func (s cpuSample) since(t cpuSample) cpuSample {
+	return cpuSample{self: s.self - t.self, busy: s.busy - t.busy, total: s.total - t.total, ncpu: s.ncpu}
+}
+
+func (s cpuSample) String() string {
+	return fmt.Sprintf("CPU over the catch-up: mailsync's process %.2fs; the machine's %d CPUs %.0f%% busy (%.2fs of %.2fs, Dovecot and other tenants included)",
+		s.self.Seconds(), s.ncpu, 100*float64(s.busy)/float64(max(s.total, 1)), s.busy.Seconds(), s.total.Seconds())
 }
 
 // mbsyncPull is isync's full pull of INBOX into a fresh Maildir, FSync on.
@@ -264,11 +374,13 @@ func fdatasync(f *os.File) error {
 }
 
 // stageReport says where a catch-up's time went: the busy time of each
-// stage, which overlap, against the wall time. The fetch stage (headers,
-// bodies, parse and match, ledger look-up) runs on one goroutine, encoding
-// ahead on a second, the sink's encode, write and fdatasync on a third, and
-// each batch's state commit in the background beside the next batch's
-// delivery. The stage whose busy time is nearest the wall time bounds it.
+// stage, which overlap, against the wall time. Headers with parse, match
+// and ledger look-up run on one goroutine (the folder's connection), the
+// bodies on a second (the catch-up helper connection when there is one),
+// encoding ahead on a third, the sink's encode, write and fdatasync on a
+// fourth, and each group's state commit in the background beside the next
+// group's delivery. The stage whose busy time is nearest the wall time
+// bounds it, unless the CPU line says the machine had none to spare.
 func stageReport(b *testing.B, r *rig, wall time.Duration) string {
 	stages := map[string]float64{}
 	mfs, err := r.reg.Gather()

@@ -20,7 +20,7 @@ import (
 // stays below the first unacknowledged UID; a message that keeps failing
 // while others go through is parked after sync.park_after. Every round
 // commits what was acknowledged in one transaction, and callers hand it at
-// most ackGroup messages, so a crash re-delivers at most the group in
+// most Supervisor.ackGroup messages, so a crash re-delivers at most the group in
 // flight (plus the one being committed), which the sink dedupes by key.
 //
 // It returns the UIDs now in the CRM, for the logged-keyword write-back,

@@ -379,25 +379,43 @@ func (f *folderWorker) firstUIDSince(ctx context.Context, conn *imapconn.Conn, s
 	return uint32(uids[0]), nil
 }
 
-// catchUp processes (from, top] in batches through a pipeline of three
-// stages, each on its own goroutine: fetch (IMAP headers, parse and match,
-// bodies), encode ahead (sink.Preparer), and deliver (the sink's write and
-// fsync, then the bbolt commit, which runs beside the next batch's
-// delivery). So the IMAP reads, the encoding and the disk overlap, and the
-// slowest of them sets the pace. The cursor still moves only in UID order,
-// over what the sink acknowledged: deliverBatch commits batches in order.
+// catchUp processes (from, top] in batches through a pipeline of four
+// stages, each on its own goroutine: headers (IMAP headers, parse and
+// match, ledger look-up), bodies (on a helper connection when one can be
+// had, see helper.go), encode ahead (sink.Preparer), and deliver (the
+// sink's write and fsync, then the bbolt commit, which runs beside the next
+// group's delivery). So the IMAP reads, the encoding and the disk overlap,
+// and the slowest of them sets the pace. The cursor still moves only in
+// UID order, over what the sink acknowledged: deliverBatch commits batches
+// in order.
 func (f *folderWorker) catchUp(ctx context.Context, conn *imapconn.Conn, from, top, validity uint32) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// A failing fetch stage stops the other (with its error as the cause)
+	// while what was fetched is still delivered.
+	fetchCtx, stopFetch := context.WithCancelCause(ctx)
+	defer stopFetch(nil)
+	classified := make(chan *batch, 1)
 	fetched := make(chan *batch, 1)
 	batches := make(chan *batch, 1)
-	fetchErr := make(chan error, 1)
+	var headersErr, bodiesErr error
+	// A helper pays off only when there is a next batch to overlap with.
+	useHelper := uint64(top-from) > uint64(f.sup.conf().Sync.BatchSize)
 	var wg stdsync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		defer close(classified)
+		if headersErr = f.produce(fetchCtx, conn, from, top, classified); headersErr != nil {
+			stopFetch(headersErr)
+		}
+	}()
 	go func() {
 		defer wg.Done()
 		defer close(fetched)
-		fetchErr <- f.produce(ctx, conn, from, top, fetched)
+		if bodiesErr = f.bodyFetcher(fetchCtx, conn, validity, useHelper, classified, fetched); bodiesErr != nil {
+			stopFetch(bodiesErr)
+		}
 	}()
 	go func() {
 		defer wg.Done()
@@ -409,7 +427,7 @@ func (f *folderWorker) catchUp(ctx context.Context, conn *imapconn.Conn, from, t
 	overlap := &commitOverlap{}
 deliver:
 	for b := range batches {
-		for _, part := range b.splitCount(ackGroup) {
+		for _, part := range b.splitCount(f.sup.ackGroup()) {
 			var uids []uint32
 			if uids, deliverErr = f.deliverBatch(ctx, part, validity, overlap); deliverErr != nil {
 				cancel()
@@ -422,18 +440,20 @@ deliver:
 		deliverErr = err
 	}
 	cancel()
-	for range batches { // let the producer finish its send
+	for range batches { // let the fetch stages finish their sends
 	}
 	wg.Wait()
-	if deliverErr == nil {
-		deliverErr = <-fetchErr
-	}
+	// The first failure is the cause; a fetch stage stopped by the other
+	// reports the other's error as its own (context.Cause).
+	err := cmp.Or(deliverErr, bodiesErr, headersErr)
 	// Whatever was delivered gets its keyword, even if a later batch failed
 	// or a graceful stop began (bounded by the stop grace).
 	f.storeLogged(f.sup.hardCtx, conn, logged, true)
-	return deliverErr
+	return err
 }
 
+// produce is the catch-up's header stage: it fetches the headers of each
+// batch, cuts it by bytes, classifies it and hands it to the body stage.
 func (f *folderWorker) produce(ctx context.Context, conn *imapconn.Conn, from, top uint32, out chan<- *batch) error {
 	size := uint32(f.sup.conf().Sync.BatchSize)
 	for lo := from + 1; lo <= top && lo != 0; lo += size {
@@ -448,13 +468,13 @@ func (f *folderWorker) produce(ctx context.Context, conn *imapconn.Conn, from, t
 		// Bodies are held until the sink has them: split by bytes so a run
 		// of large mail cannot pin more than a bounded amount of memory.
 		for _, part := range b.splitBytes(maxBatchBytes) {
-			if err := f.prepare(ctx, conn, part); err != nil {
+			if err := f.classifyBatch(ctx, part); err != nil {
 				return err
 			}
 			select {
 			case out <- part:
 			case <-ctx.Done():
-				return ctx.Err()
+				return context.Cause(ctx)
 			}
 		}
 		if hi == top {
@@ -466,6 +486,15 @@ func (f *folderWorker) produce(ctx context.Context, conn *imapconn.Conn, from, t
 
 // prepare classifies a fetched batch and fetches the bodies it will deliver.
 func (f *folderWorker) prepare(ctx context.Context, conn *imapconn.Conn, b *batch) error {
+	if err := f.classifyBatch(ctx, b); err != nil {
+		return err
+	}
+	return f.fetchBodies(ctx, conn, b.items)
+}
+
+// classifyBatch decides what to do with each message of a fetched batch
+// and which bodies to fetch.
+func (f *folderWorker) classifyBatch(ctx context.Context, b *batch) error {
 	if len(b.items) == 0 {
 		return nil
 	}
@@ -474,10 +503,7 @@ func (f *folderWorker) prepare(ctx context.Context, conn *imapconn.Conn, b *batc
 		return err
 	}
 	f.sup.metrics.stage("parse_match", start)
-	if err := f.markLogged(b.items); err != nil {
-		return err
-	}
-	return f.fetchBodies(ctx, conn, b.items)
+	return f.markLogged(b.items)
 }
 
 // markLogged turns the items to deliver whose message the ledger already

@@ -39,6 +39,9 @@ type rig struct {
 	// reg holds the supervisor's metrics of the last start.
 	reg   *prometheus.Registry
 	quiet bool
+	// fdBudget is the process's descriptor budget for IMAP connections
+	// (Deps.MaxConnections); 0 for none.
+	fdBudget int
 }
 
 type rigOptions struct {
@@ -136,6 +139,7 @@ func (r *rig) start() {
 	log := slog.New(slog.NewTextHandler(testWriter{r.t}, &slog.HandlerOptions{Level: level}))
 	r.reg = prometheus.NewRegistry()
 	r.sup, err = worker.New(r.cfg, worker.Deps{Store: r.store, Sink: r.sink, Matcher: m, Logger: log, Registerer: r.reg,
+		MaxConnections: r.fdBudget,
 		Observer: func(ev worker.Event) {
 			select {
 			case r.events <- ev:

@@ -48,6 +48,10 @@ type FolderStatus struct {
 	// longer than sync.stall_threshold, or an IDLE check overdue); /readyz
 	// answers 503 while any folder is.
 	Stalled string `json:"stalled,omitempty"`
+	// CatchUpHelper is set while a second connection fetches bodies for
+	// the folder's catch-up (see helper.go); it counts in the account's
+	// connections.
+	CatchUpHelper bool `json:"catchup_helper,omitempty"`
 }
 
 // AccountStatus is a point-in-time view of one account.

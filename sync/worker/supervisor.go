@@ -211,15 +211,7 @@ func (s *Supervisor) Status() []AccountStatus {
 // waiting for status. Backoff happens outside the slot, so the retries
 // after a server restart stay spread by their jitter.
 func (s *Supervisor) dialSlot(ctx context.Context, acct *config.Account, waiting *atomic.Int32) (func(), error) {
-	key := net.JoinHostPort(acct.Host, strconv.Itoa(acct.Port))
-	n := s.conf().Sync.DialConcurrency
-	s.dialMu.Lock()
-	slots := s.dialSlots[key]
-	if slots == nil || cap(slots) != n { // first use, or changed by a reload
-		slots = make(chan struct{}, max(n, 1))
-		s.dialSlots[key] = slots
-	}
-	s.dialMu.Unlock()
+	slots := s.dialSlotsOf(acct)
 	select {
 	case slots <- struct{}{}:
 		return func() { <-slots }, nil
@@ -234,6 +226,28 @@ func (s *Supervisor) dialSlot(ctx context.Context, acct *config.Account, waiting
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// tryDialSlot takes a dial slot of acct's server if one is free now.
+func (s *Supervisor) tryDialSlot(acct *config.Account) (func(), bool) {
+	slots := s.dialSlotsOf(acct)
+	if !trySend(slots) {
+		return nil, false
+	}
+	return func() { <-slots }, true
+}
+
+func (s *Supervisor) dialSlotsOf(acct *config.Account) chan struct{} {
+	key := net.JoinHostPort(acct.Host, strconv.Itoa(acct.Port))
+	n := s.conf().Sync.DialConcurrency
+	s.dialMu.Lock()
+	defer s.dialMu.Unlock()
+	slots := s.dialSlots[key]
+	if slots == nil || cap(slots) != n { // first use, or changed by a reload
+		slots = make(chan struct{}, max(n, 1))
+		s.dialSlots[key] = slots
+	}
+	return slots
 }
 
 // connSlot takes one token of the descriptor budget for a connection
@@ -257,6 +271,20 @@ func (s *Supervisor) connSlot(ctx context.Context, waiting *atomic.Int32) (func(
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// tryHelperConnSlot takes a token of the descriptor budget for a
+// catch-up helper if one is free now and the budget is less than half
+// used: where descriptors run short, the folders' own connections need
+// them more than a catch-up needs speed.
+func (s *Supervisor) tryHelperConnSlot() (func(), bool) {
+	if s.connBudget == nil {
+		return func() {}, true
+	}
+	if 2*len(s.connBudget) >= cap(s.connBudget) || !trySend(s.connBudget) {
+		return nil, false
+	}
+	return func() { <-s.connBudget }, true
 }
 
 // dial opens an authenticated, deadline-guarded connection for acct.
@@ -298,6 +326,15 @@ func (s *Supervisor) bodyTimeout(items []*item) time.Duration {
 	}
 	// Assume a floor of 1 MB/s.
 	return s.conf().Sync.CommandTimeout + time.Duration(n/(1<<20))*time.Second
+}
+
+// ackGroup is how many messages go to one Deliver call and one commit:
+// what the sink asks for (sink.Grouper), else the default.
+func (s *Supervisor) ackGroup() int {
+	if g, ok := s.sink.(sink.Grouper); ok && g.DeliverGroup() > 0 {
+		return g.DeliverGroup()
+	}
+	return ackGroup
 }
 
 func (s *Supervisor) sinkAccepted(at time.Time) { s.lastAccepted.Store(at.UnixNano()) }

@@ -40,7 +40,7 @@ func (f *folderWorker) processUIDs(ctx context.Context, conn *imapconn.Conn, val
 			}
 			// Each group is committed on its own (a crash re-sends at most
 			// one); the job's position moves once the whole part is in.
-			for _, group := range part.splitCount(ackGroup) {
+			for _, group := range part.splitCount(f.sup.ackGroup()) {
 				logged, err := f.deliverBatch(ctx, group, validity, nil)
 				if err != nil {
 					return err

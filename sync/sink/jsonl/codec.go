@@ -62,41 +62,52 @@ var encoders = stdsync.Pool{New: func() any {
 // fails for an empty key or one that is not valid UTF-8, because JSON would
 // store a different key than the caller's and idempotency would break.
 func AppendMessage(dst []byte, m *sink.Message) ([]byte, error) {
+	dst, body, err := appendHead(dst, m)
+	if err != nil || body == nil {
+		return dst, err
+	}
+	dst = append(dst, body...)
+	return append(dst, '}'), nil
+}
+
+// appendHead is AppendMessage, except that a body Prepare encoded is not
+// copied: it is returned, and the object is what was appended, then body,
+// then "}". The sink writes such a body from where Prepare left it
+// (writev), so the bytes of a line are copied once, by the kernel. body is
+// nil when the object was appended whole.
+func appendHead(dst []byte, m *sink.Message) (_ []byte, body preparedBody, _ error) {
 	if m == nil {
-		return dst, errors.New("nil message")
+		return dst, nil, errors.New("nil message")
 	}
 	if m.Key == "" {
-		return dst, errors.New("empty key")
+		return dst, nil, errors.New("empty key")
 	}
 	if !utf8.ValidString(m.Key) {
-		return dst, errors.New("key is not valid UTF-8")
+		return dst, nil, errors.New("key is not valid UTF-8")
 	}
 	e := encoders.Get().(*encoder)
 	defer encoders.Put(e)
 	e.hdr.Reset()
 	if err := e.enc.Encode(wire{fields: (*fields)(m)}); err != nil {
-		return dst, fmt.Errorf("encode message %q: %w", m.Key, err)
+		return dst, nil, fmt.Errorf("encode message %q: %w", m.Key, err)
 	}
 	h := e.hdr.Bytes()
 	// Encode wrote `{...}\n`; drop the `}\n` to append the body.
 	h = h[:len(h)-2]
 	if !bytes.HasPrefix(h, []byte(keyPrefix)) {
-		return dst, fmt.Errorf("encode message %q: key is not the first field", m.Key)
+		return dst, nil, fmt.Errorf("encode message %q: key is not the first field", m.Key)
 	}
 	if len(m.Body) == 0 {
 		dst = append(dst, h...)
-		return append(dst, '}'), nil
+		return append(dst, '}'), nil, nil
 	}
 	if pb, ok := m.Prepared().(preparedBody); ok {
-		dst = slices.Grow(dst, len(h)+len(pb)+1)
-		dst = append(dst, h...)
-		dst = append(dst, pb...)
-		return append(dst, '}'), nil
+		return append(dst, h...), pb, nil
 	}
 	dst = slices.Grow(dst, len(h)+len(m.Body)+len(m.Body)/16+16)
 	dst = append(dst, h...)
 	dst = appendBody(dst, m.Body)
-	return append(dst, '}'), nil
+	return append(dst, '}'), nil, nil
 }
 
 // preparedBody is a body's encoding, `,"body":"..."` or

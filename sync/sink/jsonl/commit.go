@@ -1,7 +1,6 @@
 package jsonl
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,12 +12,18 @@ import (
 
 // request is one DeliverBatch call waiting for a group commit.
 type request struct {
-	ctx  context.Context
-	ms   []*sink.Message
-	res  []sink.Result
-	buf  *[]byte // the encoded lines, back to back, each ending in '\n'
-	ends []int   // ends[i] is where line i ends in buf; a failed one is empty
-	done bool    // set under ioMu by the goroutine that committed it
+	ctx context.Context
+	ms  []*sink.Message
+	res []sink.Result
+	// buf holds the encoded lines back to back, each ending in '\n'; ends[i]
+	// is where line i ends in buf (a failed one is empty). A line whose
+	// body Prepare encoded holds it by reference: bodies[i] goes at
+	// splits[i], between the rest of the object and its "}\n".
+	buf    *[]byte
+	ends   []int
+	splits []int
+	bodies []preparedBody
+	done   bool // set under ioMu by the goroutine that committed it
 }
 
 var bufs = stdsync.Pool{New: func() any { return new([]byte) }}
@@ -37,14 +42,21 @@ func (r *request) encode() {
 	r.buf = bufs.Get().(*[]byte)
 	b := (*r.buf)[:0]
 	r.ends = make([]int, len(r.ms))
+	r.splits = make([]int, len(r.ms))
+	r.bodies = make([]preparedBody, len(r.ms))
 	for i, m := range r.ms {
 		start := len(b)
 		var err error
-		b, err = AppendMessage(b, m)
-		if err != nil {
+		var body preparedBody
+		b, body, err = appendHead(b, m)
+		switch {
+		case err != nil:
 			b = b[:start]
 			r.res[i].Err = sink.Permanent(fmt.Errorf("jsonl: %w", err))
-		} else {
+		case body != nil:
+			r.splits[i], r.bodies[i] = len(b), body
+			b = append(b, "}\n"...)
+		default:
 			b = append(b, '\n')
 		}
 		r.ends[i] = len(b)
@@ -85,35 +97,27 @@ func (s *Sink) commit(group []*request) {
 		return
 	}
 
-	// Lay out the write. The common case, one request whose lines are all
-	// new, is written straight from its buffer; otherwise the new lines are
-	// gathered into scratch.
+	// Lay out the write: the new lines as a list of byte ranges for one
+	// writev, each range either a run of a request's buffer or a body as
+	// Prepare left it, so no line is copied to be written.
 	clear(s.pending)
 	s.entries = s.entries[:0]
-	direct := len(group) == 1
-	out := s.scratch[:0]
+	iov := s.iov[:0]
 	var n int64 // bytes laid out so far
-	// undirect switches to gathering; while direct, everything laid out is
-	// the prefix buf[:upto] of the only request.
-	undirect := func(r *request, upto int) {
-		if direct {
-			out = append(out, (*r.buf)[:upto]...)
-			direct = false
-		}
-	}
 	for _, r := range group {
 		if err := r.ctx.Err(); err != nil {
 			r.failPending(err)
-			undirect(r, 0)
 			continue
 		}
+		buf := *r.buf
+		run := -1 // start in buf of the range iov ends with, if it is r's
 		start := 0
 		for i, m := range r.ms {
-			end := r.ends[i]
-			line := (*r.buf)[start:end]
+			line := buf[start:r.ends[i]]
+			from := start
+			start = r.ends[i]
 			if r.res[i].Err != nil {
-				undirect(r, start)
-				start = end
+				run = -1
 				continue
 			}
 			off, dup := s.keys[m.Key]
@@ -122,32 +126,44 @@ func (s *Sink) commit(group []*request) {
 			}
 			if dup {
 				r.res[i].Receipt = receipt(off)
-				undirect(r, start)
-				start = end
+				run = -1
 				continue
 			}
-			start = end
 			off = s.size + n
-			s.pending[m.Key] = off
-			s.entries = append(s.entries, keyEntry{off: off, n: int64(len(line)), key: m.Key})
-			r.res[i].Receipt = receipt(off)
-			n += int64(len(line))
-			if !direct {
-				out = append(out, line...)
+			size := int64(len(line))
+			// Extend the range iov ends with when this line follows it in
+			// buf (consecutive lines of one request), else start one.
+			appendRange := func(lo, hi int) {
+				if run >= 0 {
+					iov[len(iov)-1] = buf[run:hi]
+				} else {
+					iov, run = append(iov, buf[lo:hi]), lo
+				}
 			}
+			if body := r.bodies[i]; body != nil {
+				appendRange(from, r.splits[i])
+				iov = append(iov, body)
+				run = -1
+				appendRange(r.splits[i], r.ends[i])
+				size += int64(len(body))
+			} else {
+				appendRange(from, r.ends[i])
+			}
+			s.pending[m.Key] = off
+			s.entries = append(s.entries, keyEntry{off: off, n: size, key: m.Key})
+			r.res[i].Receipt = receipt(off)
+			n += size
 		}
 	}
+	s.iov = iov
+	// The ranges hold bodies: let them go with the request.
+	defer clear(s.iov)
 	if n == 0 {
 		return
 	}
-	if direct {
-		out = *group[0].buf
-	} else if cap(out) <= maxPooled {
-		s.scratch = out
-	}
 
 	base := s.size
-	written, err := s.write(out)
+	written, err := s.write(iov, n)
 	if err != nil {
 		// What fits is kept (a full disk takes a prefix of the group):
 		// those lines are acknowledged, the rest fail and are retried.
@@ -189,19 +205,23 @@ func (r *request) failPending(err error) {
 	}
 }
 
-// write appends b and syncs it, and returns how many bytes of b are now
-// durably in the file. On a failed write (ENOSPC: a disk with less room
-// than the group) it keeps the whole lines that made it, syncs them and
-// cuts the torn rest, so the file never holds a torn line in the middle.
-// If it cannot vouch for the file any more (a failed sync may have
-// dropped pages the kernel now calls clean) it marks the sink broken:
-// every later delivery fails until the file is reopened and rescanned.
-func (s *Sink) write(b []byte) (int64, error) {
+// write appends the n bytes of iov and syncs them, and returns how many
+// bytes are now durably in the file. On a failed write (ENOSPC: a disk with
+// less room than the group) it keeps the whole lines that made it (see
+// s.entries), syncs them and cuts the torn rest, so the file never holds a
+// torn line in the middle. If it cannot vouch for the file any more (a
+// failed sync may have dropped pages the kernel now calls clean) it marks
+// the sink broken: every later delivery fails until the file is reopened
+// and rescanned.
+func (s *Sink) write(iov [][]byte, n int64) (int64, error) {
 	start := time.Now()
-	n, werr := s.writeFile(b)
+	done, werr := s.writeFile(iov)
 	written := time.Now()
 	s.stats.Writes++
 	s.stats.WriteTime += written.Sub(start)
+	if werr == nil && done != n {
+		werr = fmt.Errorf("wrote %d of %d bytes", done, n)
+	}
 	if werr == nil {
 		err := datasync(s.f)
 		s.stats.Syncs++
@@ -211,11 +231,18 @@ func (s *Sink) write(b []byte) (int64, error) {
 			s.cutBack(s.size)
 			return 0, fmt.Errorf("jsonl: sync: %w", err)
 		}
-		s.size += int64(len(b))
-		return int64(len(b)), nil
+		s.size += n
+		return n, nil
 	}
 	werr = fmt.Errorf("jsonl: write: %w", werr)
-	keep := int64(bytes.LastIndexByte(b[:max(n, 0)], '\n') + 1)
+	var keep int64
+	for _, e := range s.entries {
+		end := e.off + e.n - s.size
+		if end > done {
+			break
+		}
+		keep = end
+	}
 	if keep > 0 {
 		if !s.cutBack(s.size + keep) {
 			return 0, werr

@@ -24,17 +24,24 @@ func TestDiskFullWritesWhatFits(t *testing.T) {
 	}
 	defer s.Close()
 	room := int64(2500)
-	s.writeFile = func(b []byte) (int, error) {
-		if int64(len(b)) <= room {
-			room -= int64(len(b))
-			return s.f.Write(b)
+	s.writeFile = func(iov [][]byte) (int64, error) {
+		var n int64
+		for _, b := range iov {
+			if int64(len(b)) > room {
+				w, err := s.f.Write(b[:room])
+				n, room = n+int64(w), 0
+				if err != nil {
+					return n, err
+				}
+				return n, &os.PathError{Op: "write", Path: path, Err: syscall.ENOSPC}
+			}
+			w, err := s.f.Write(b)
+			n, room = n+int64(w), room-int64(w)
+			if err != nil {
+				return n, err
+			}
 		}
-		n, err := s.f.Write(b[:room])
-		room = 0
-		if err != nil {
-			return n, err
-		}
-		return n, &os.PathError{Op: "write", Path: path, Err: syscall.ENOSPC}
+		return n, nil
 	}
 	var ms []*sink.Message
 	for i := range 10 {

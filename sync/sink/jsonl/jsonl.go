@@ -55,16 +55,17 @@ type Sink struct {
 	size    int64            // bytes of complete lines in the file
 	keys    map[string]int64 // key -> offset of its line
 	closed  bool
-	broken  error // set when the file's state is unknown after a failed sync
-	scratch []byte
+	broken  error    // set when the file's state is unknown after a failed sync
+	iov     [][]byte // the ranges of the group being written
 	pending map[string]int64
 	stats   Stats
 	// kf is the key file (keyfile.go), nil once a write to it failed;
 	// entries are the lines of the group being written.
 	kf      *os.File
 	entries []keyEntry
-	// writeFile appends to f; tests replace it to fill the disk.
-	writeFile func([]byte) (int, error)
+	// writeFile appends the ranges to f in order and returns how many
+	// bytes it wrote; tests replace it to fill the disk.
+	writeFile func([][]byte) (int64, error)
 }
 
 // Stats are the sink's totals since Open, for benchmarks and metrics: how
@@ -93,7 +94,19 @@ func (s *Sink) Stats() Stats {
 var (
 	_ sink.Sink     = (*Sink)(nil)
 	_ sink.Preparer = (*Sink)(nil)
+	_ sink.Grouper  = (*Sink)(nil)
 )
+
+// deliverGroup is how many messages the worker hands to one Deliver: a
+// re-delivery after a crash costs the file nothing (the key index drops
+// it), so the group is sized for the disk: one write and one fdatasync per
+// 1,000 lines (27 MB of average mail) instead of per 50, which spent more
+// time syncing than writing. The worker's byte bound on a batch still
+// caps the group's memory.
+const deliverGroup = 1000
+
+// DeliverGroup implements sink.Grouper.
+func (s *Sink) DeliverGroup() int { return deliverGroup }
 
 // Open opens or creates the file, indexes the keys it holds and repairs a
 // line torn by a crash (see scan). Only one Sink may have a file open: a
@@ -119,7 +132,7 @@ func Open(cfg Config) (*Sink, error) {
 		return nil, fmt.Errorf("jsonl: %s: %w", cfg.Path, err)
 	}
 	s := &Sink{path: cfg.Path, f: f, pending: map[string]int64{}}
-	s.writeFile = f.Write
+	s.writeFile = func(iov [][]byte) (int64, error) { return writev(f, iov) }
 	if err := s.load(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("jsonl: %s: %w", cfg.Path, err)
