@@ -100,7 +100,7 @@ func TestOpenTightensWideMode(t *testing.T) {
 	if err := os.Chmod(path, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s = openAt(t, path, Options{NoSync: true})
+	openAt(t, path, Options{NoSync: true})
 	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)

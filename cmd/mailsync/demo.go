@@ -165,7 +165,7 @@ func (p *demoPrinter) event(ev worker.Event) {
 		p.other++
 	}
 	p.mu.Unlock()
-	what := ev.Subject
+	var what string
 	switch {
 	case ev.Action == "deliver" && ev.Match != nil && len(ev.Match.Records) > 0:
 		var recs []string
