@@ -96,7 +96,7 @@ func TestHubSpotThroughBinary(t *testing.T) {
 	os.WriteFile(pw, []byte(dovecottest.DefaultPassword), 0o600)
 	cfg := filepath.Join(dir, "mailsync.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`state: state.db
-sink: {type: hubspot, hubspot: {base_url: %q, token_file: %s, search_lag: 1s}}
+sink: {type: hubspot, hubspot: {base_url: %q, token_file: %s, search_lag: 1s, owners: {alice: 4242}}}
 log: {level: info}
 sync: {retry_min: 200ms, retry_max: 3s, batch_size: 20, shutdown_grace: 5s}
 matcher:
@@ -172,6 +172,9 @@ accounts:
 				t.Errorf("%s: a message from a stranger was logged: %s", phase, s)
 			case 3:
 				want = map[int][]string{hubspottest.EmailToContact: {solo}}
+			}
+			if o := e.Properties["hubspot_owner_id"]; o != "4242" {
+				t.Errorf("%s: %s logged for owner %q, want 4242 (owners: {alice: 4242})", phase, s, o)
 			}
 			if fmt.Sprint(e.Associations) != fmt.Sprint(want) {
 				t.Errorf("%s: %q associated with %v, want %v", phase, s, e.Associations, want)

@@ -37,6 +37,10 @@ type Config struct {
 	// KeyProperty is the custom email property holding mailsync's
 	// idempotency key (README: create it once per portal).
 	KeyProperty string `mapstructure:"key_property"`
+	// Owners maps an account id to the HubSpot owner (user) id its mail
+	// is logged for: the email's hubspot_owner_id, so it shows in that
+	// user's activity. The copy that is delivered first decides.
+	Owners map[string]string `mapstructure:"owners"`
 	// RequestsPer10s paces all calls; SearchPerSecond the search calls.
 	RequestsPer10s  int           `mapstructure:"requests_per_10s"`
 	SearchPerSecond float64       `mapstructure:"search_per_second"`
@@ -83,6 +87,8 @@ func ParseSettings(section map[string]any) (Config, error) {
 	var cfg Config
 	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
 		DecodeHook: mapstructure.StringToTimeDurationHookFunc(), ErrorUnused: true, Result: &cfg,
+		// owners: {sales: 123} reads the number as the id string it is.
+		WeaklyTypedInput: true,
 	})
 	if err != nil {
 		return cfg, err
@@ -148,6 +154,11 @@ func (c *Config) Validate() error {
 		}
 		if u, err := url.Parse(o.RedirectURL); err != nil || u.Scheme != "http" || u.Port() == "" || !isLoopbackHost(u.Hostname()) {
 			return fmt.Errorf("%s.redirect_url: must be http://localhost:PORT/PATH (mailsync auth login listens there)", p)
+		}
+	}
+	for acct, id := range c.Owners {
+		if !isHubSpotID(id) {
+			return fmt.Errorf("%s.owners.%s: %q is not a HubSpot owner id (digits; Settings → Users & Teams, or GET /crm/v3/owners)", configPath, acct, id)
 		}
 	}
 	if c.KeyProperty == "" {

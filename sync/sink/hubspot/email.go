@@ -58,6 +58,11 @@ func (c *Client) emailFor(m *sink.Message) (emailInput, []sink.Record) {
 		"hs_email_headers":   headersJSON(m),
 		c.cfg.KeyProperty:    m.Key,
 	}
+	if len(m.Provenance) > 0 {
+		if owner, ok := c.cfg.Owners[m.Provenance[0].Account]; ok {
+			p["hubspot_owner_id"] = owner
+		}
+	}
 	if !m.BodyOmitted && len(m.Body) > 0 {
 		text, html := bodies(m.Body)
 		if text != "" {

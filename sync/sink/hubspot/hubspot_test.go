@@ -384,3 +384,29 @@ func TestRestartWithinSearchLag(t *testing.T) {
 		t.Errorf("%d emails, want 5", n)
 	}
 }
+
+// TestOwners: an account mapped in owners logs its mail for that HubSpot
+// user (hubspot_owner_id, checked against the spec); another account's
+// mail carries no owner; a non-numeric id is refused by name.
+func TestOwners(t *testing.T) {
+	fake := hubspottest.New(t, hubspottest.Options{PerTenSeconds: 10000, SearchPerSecond: 1000})
+	c := open(t, fake, map[string]any{"owners": map[string]any{"sales": 4242}})
+	a, b := sinktest.Message("own-1", 256), sinktest.Message("own-2", 256)
+	a.Provenance = []sink.Provenance{{Account: "sales", Folder: "INBOX", UIDValidity: 1, UID: 1}}
+	b.Provenance = []sink.Provenance{{Account: "support", Folder: "INBOX", UIDValidity: 1, UID: 1}}
+	for i, r := range c.Deliver(t.Context(), []*sink.Message{a, b}) {
+		if r.Err != nil {
+			t.Fatalf("message %d: %v", i, r.Err)
+		}
+	}
+	owners := map[string]string{}
+	for _, e := range fake.Emails() {
+		owners[e.Properties[hubspottest.DefaultKeyProperty]] = e.Properties["hubspot_owner_id"]
+	}
+	if owners[a.Key] != "4242" || owners[b.Key] != "" {
+		t.Errorf("owners = %v, want %s for sales' mail and none for support's", owners, "4242")
+	}
+	if _, err := hubspot.ParseSettings(map[string]any{"token_file": "/t", "owners": map[string]any{"sales": "jane"}}); err == nil || !strings.HasPrefix(err.Error(), "sink.hubspot.owners.sales:") {
+		t.Errorf("a bad owner id: %v", err)
+	}
+}
