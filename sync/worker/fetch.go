@@ -37,9 +37,18 @@ func (f *folderWorker) fetchHeaderSet(ctx context.Context, conn *imapconn.Conn, 
 	defer f.sup.metrics.stage("imap_headers", time.Now())
 	var bufs []*imapclient.FetchMessageBuffer
 	err := conn.Do(ctx, "fetch headers", func(c *imapclient.Client) error {
-		var err error
-		bufs, err = c.Fetch(set, opts).Collect()
-		return err
+		cmd := c.Fetch(set, opts)
+		for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
+			buf, err := readHeader(msg)
+			if err != nil {
+				// As for bodies: close the connection rather than let
+				// go-imap drain the cut literal beside its own reader.
+				c.Close()
+				return err
+			}
+			bufs = append(bufs, buf)
+		}
+		return cmd.Close()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("fetch headers %s: %w", set, err)
@@ -171,6 +180,37 @@ func readBody(msg *imapclient.FetchMessageData) (uint32, []byte, error) {
 		}
 	}
 	return uid, body, nil
+}
+
+// readHeader reads one FETCH response of a header fetch into a buffer,
+// as FetchMessageData.Collect does, but without its deferred drain: after
+// a read error the caller closes the connection instead (see fetchHeaderSet).
+func readHeader(msg *imapclient.FetchMessageData) (*imapclient.FetchMessageBuffer, error) {
+	buf := &imapclient.FetchMessageBuffer{SeqNum: msg.SeqNum}
+	for item := msg.Next(); item != nil; item = msg.Next() {
+		switch d := item.(type) {
+		case imapclient.FetchItemDataUID:
+			buf.UID = d.UID
+		case imapclient.FetchItemDataFlags:
+			buf.Flags = d.Flags
+		case imapclient.FetchItemDataRFC822Size:
+			buf.RFC822Size = d.Size
+		case imapclient.FetchItemDataInternalDate:
+			buf.InternalDate = d.Time
+		case imapclient.FetchItemDataModSeq:
+			buf.ModSeq = d.ModSeq
+		case imapclient.FetchItemDataBodySection:
+			var b []byte
+			if d.Literal != nil {
+				b = make([]byte, d.Literal.Size())
+				if _, err := io.ReadFull(d.Literal, b); err != nil {
+					return nil, fmt.Errorf("read header: %w", err)
+				}
+			}
+			buf.BodySection = append(buf.BodySection, imapclient.FetchBodySectionBuffer{Section: d.Section, Bytes: b})
+		}
+	}
+	return buf, nil
 }
 
 // alreadyLogged reports which keys the ledger has as delivered (or

@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -176,9 +177,15 @@ func (r *rig) stop() {
 }
 
 // jsonlKeys reads the JSONL sink file: key → how many lines carry it.
+// jsonlKeys counts the sink file's lines by key. Called with the daemon
+// stopped, the file must end with a complete line.
 func (r *rig) jsonlKeys() map[string]int {
 	r.t.Helper()
-	return readJSONL(r.t, filepath.Join(r.dir, "messages.jsonl"), nil)
+	path := filepath.Join(r.dir, "messages.jsonl")
+	if b, err := os.ReadFile(path); err == nil && len(b) > 0 && b[len(b)-1] != '\n' && r.cancel == nil {
+		r.t.Fatalf("%s ends with an unterminated line after the daemon stopped", path)
+	}
+	return readJSONL(r.t, path, nil)
 }
 
 type jsonlLine struct {
@@ -192,18 +199,26 @@ type jsonlLine struct {
 	Truncated   bool              `json:"truncated"`
 }
 
+// readJSONL reads the complete lines of the JSONL sink's file. A last
+// line without its newline is a write in progress (the daemon may be
+// running) and is left for the next read; every complete line must be a
+// valid JSON object.
 func readJSONL(t testing.TB, path string, each func(jsonlLine)) map[string]int {
 	t.Helper()
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
 		return map[string]int{}
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		b = b[:i+1]
+	} else {
+		b = nil
+	}
 	keys := map[string]int{}
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	for sc.Scan() {
 		var l jsonlLine
