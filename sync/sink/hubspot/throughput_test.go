@@ -20,7 +20,7 @@ import (
 // It fails if the pace ever draws a 429.
 func TestThroughputAtDocumentedLimit(t *testing.T) {
 	if testing.Short() {
-		t.Skip("paces for several seconds")
+		t.Skip("paces for several seconds; skipped in -short mode")
 	}
 	w := newWorld(t, hubspottest.Options{PerTenSeconds: 100, SearchPerSecond: 5})
 	tok := filepath.Join(t.TempDir(), "token")
