@@ -45,8 +45,11 @@ func TestWebhookOutage(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("only %d of %d messages arrived", len(recv.Keys()), n)
 		}
-		accepted := len(recv.Messages())
+		// The cursor first, then what was accepted (which only grows):
+		// read the other way round, an acceptance and its commit between
+		// the two reads would look like a cursor ahead of the CRM.
 		cur := r.cursor("alice", "INBOX").LastUID
+		accepted := len(recv.Messages())
 		// Messages arrive in UID order with concurrency 1, so `accepted`
 		// is also the highest acknowledged UID the cursor may reach.
 		if int(cur) > accepted {
