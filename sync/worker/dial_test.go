@@ -151,15 +151,7 @@ func TestServerRestartReconnectsSpread(t *testing.T) {
 	r := newRig(t, srv, rigOptions{accounts: accounts, folders: []string{"inbox"}, port: proxy.ln.Addr().(*net.TCPAddr).Port,
 		extra: "sync: {retry_min: 1s, retry_max: 4s, dial_concurrency: 4}\n"})
 	r.start()
-	allIdle := func() bool {
-		idle := 0
-		for _, a := range r.sup.Status() {
-			if len(a.Folders) == 1 && a.Folders[0].State == "idle" {
-				idle++
-			}
-		}
-		return idle == 30
-	}
+	allIdle := func() bool { return r.idleAccounts() == 30 }
 	waitFor(t, 60*time.Second, "all accounts idle", allIdle)
 	cut := proxy.restart()
 	waitFor(t, 60*time.Second, "30 reconnects", func() bool { return len(proxy.acceptTimes()) >= 30 })

@@ -177,6 +177,17 @@ func (r *rig) stop() {
 }
 
 // jsonlKeys reads the JSONL sink file: key → how many lines carry it.
+// idleAccounts counts the accounts whose one folder is idle.
+func (r *rig) idleAccounts() int {
+	idle := 0
+	for _, a := range r.sup.Status() {
+		if len(a.Folders) == 1 && a.Folders[0].State == "idle" {
+			idle++
+		}
+	}
+	return idle
+}
+
 // jsonlKeys counts the sink file's lines by key. Called with the daemon
 // stopped, the file must end with a complete line.
 func (r *rig) jsonlKeys() map[string]int {

@@ -103,13 +103,7 @@ service imap-login {
 	start := time.Now()
 	r.start()
 	allIdle := func() bool {
-		idle := 0
-		for _, a := range r.sup.Status() {
-			if len(a.Folders) == 1 && a.Folders[0].State == "idle" {
-				idle++
-			}
-		}
-		return idle == n
+		return r.idleAccounts() == n
 	}
 	waitForFast(b, 20*time.Minute, allIdle)
 	toIdle := time.Since(start)
